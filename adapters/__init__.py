@@ -1,0 +1,1 @@
+"""Input adapters: turn outside data (journals, Strava, Garmin files) into events."""

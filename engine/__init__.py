@@ -1,0 +1,1 @@
+"""Events, derived facts, the rules engine and recommendation cards."""

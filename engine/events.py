@@ -1,0 +1,606 @@
+"""Normalized events: what every adapter emits and the engine consumes.
+
+One marshmallow 4 schema per event kind loads plain dicts (JSON-style: ISO dates, SI units,
+snake_case names that carry their unit) into frozen dataclasses. Unknown fields, impossible
+values and dates in the future are rejected with an :class:`EventValidationError` naming the
+field and the value. :func:`json_schema` publishes the same contract as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, TypeAlias
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from .errors import EventValidationError, InputError
+
+# ---------------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------------
+
+RUN_SPORTS = ("run", "trail_run", "treadmill_run", "track_run", "virtual_run")
+CROSS_SPORTS = (
+    "walk",
+    "hike",
+    "ride",
+    "virtual_ride",
+    "swim",
+    "deep_water_run",
+    "antigravity_treadmill",
+    "elliptical",
+    "rowing",
+    "ski",
+    "strength",
+    "yoga",
+    "workout",
+    "other",
+)
+SURFACES = ("road", "trail", "track", "treadmill", "grass", "sand", "mixed", "unknown")
+SIDES = ("left", "right", "both", "none")
+SEXES = ("female", "male", "other")
+DISORDERED_EATING = ("none", "some_restriction", "current_or_past", "diagnosed")
+
+#: Bone sites. High-risk sites (``../shared/domain.md``, "Sites") need a physician and imaging.
+HIGH_RISK_SITES = frozenset(
+    {
+        "femoral_neck",
+        "tibia_anterior",
+        "medial_malleolus",
+        "talus",
+        "navicular",
+        "metatarsal_5_proximal",
+        "metatarsal_2_base",
+        "sesamoid",
+    }
+)
+LOW_RISK_SITES = frozenset(
+    {
+        "tibia_posteromedial",
+        "fibula",
+        "femoral_shaft",
+        "pelvis",
+        "sacrum",
+        "calcaneus",
+        "metatarsal_shaft",
+        "cuboid",
+    }
+)
+#: Trabecular sites count double in the Triad cumulative risk assessment (De Souza 2014).
+TRABECULAR_SITES = frozenset({"femoral_neck", "sacrum", "pelvis"})
+#: Regions a runner can name before anyone has found the exact bone.
+REGIONS = frozenset({"shin", "foot", "ankle", "hip", "groin", "thigh", "knee", "heel", "other"})
+SITES = tuple(sorted(HIGH_RISK_SITES | LOW_RISK_SITES | REGIONS))
+
+# Plausibility bounds (SI). Out-of-range values are rejected, with a hint when a unit mix-up is
+# the likely cause.
+MAX_RUN_M = 350_000.0  # longer than the longest single-stage ultras
+MAX_DURATION_S = 7 * 24 * 3600.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _not_future_date(value: dt.date) -> None:
+    if value > (_now() + dt.timedelta(days=1)).date():
+        raise ValidationError(f"{value.isoformat()} is in the future")
+
+
+def _not_future_datetime(value: dt.datetime) -> None:
+    if value > _now() + dt.timedelta(days=1):
+        raise ValidationError(f"{value.isoformat()} is in the future")
+
+
+def _range(lo: float, hi: float, unit: str, hint: str = "") -> validate.Range:
+    msg = f"{{input}} is outside {lo:g}-{hi:g} {unit}" + (f" ({hint})" if hint else "")
+    return validate.Range(min=lo, max=hi, error=msg)
+
+
+def _one_of(choices: Iterable[str]) -> validate.OneOf:
+    return validate.OneOf(tuple(choices), error="{input!r} is not one of: {choices}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Event dataclasses
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PriorInjury:
+    """A bone stress injury in the athlete's past, as told in the profile."""
+
+    site: str
+    date: dt.date | None = None
+    side: str = "none"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Profile:
+    """Athlete profile; the latest by ``recorded`` wins."""
+
+    kind: ClassVar[str] = "profile"
+    id: str
+    source: str
+    recorded: dt.date
+    sex: str | None = None
+    birth_year: int | None = None
+    height_m: float | None = None
+    weight_kg: float | None = None
+    prior_bsi: tuple[PriorInjury, ...] = ()
+    menarche_age_y: float | None = None
+    menses_last_12_months: int | None = None
+    hormonal_contraception: bool | None = None
+    bmd_z_score: float | None = None
+    disordered_eating: str | None = None
+    weight_loss_pct_month: float | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return self.recorded
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    """One run. ``start`` is UTC; ``utc_offset_s`` gives local time (and the training day)."""
+
+    kind: ClassVar[str] = "run"
+    id: str
+    source: str
+    start: dt.datetime
+    distance_m: float
+    utc_offset_s: int = 0
+    sport: str = "run"
+    moving_time_s: float | None = None
+    elapsed_time_s: float | None = None
+    elevation_gain_m: float | None = None
+    cadence_spm: float | None = None
+    avg_hr_bpm: float | None = None
+    max_hr_bpm: float | None = None
+    surface: str | None = None
+    shoe_id: str | None = None
+    rpe: float | None = None
+    source_id: str | None = None
+    also_sources: tuple[str, ...] = ()
+    device: str | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return (self.start + dt.timedelta(seconds=self.utc_offset_s)).date()
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.moving_time_s if self.moving_time_s is not None else self.elapsed_time_s
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CrossTraining:
+    """A non-running session (ride, swim, walk, strength...)."""
+
+    kind: ClassVar[str] = "cross_training"
+    id: str
+    source: str
+    start: dt.datetime
+    sport: str
+    duration_s: float
+    utc_offset_s: int = 0
+    distance_m: float | None = None
+    avg_hr_bpm: float | None = None
+    rpe: float | None = None
+    shoe_id: str | None = None
+    source_id: str | None = None
+    also_sources: tuple[str, ...] = ()
+    device: str | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return (self.start + dt.timedelta(seconds=self.utc_offset_s)).date()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PainReport:
+    """A pain report: where, how bad (0-10) and when it hurts."""
+
+    kind: ClassVar[str] = "pain"
+    id: str
+    source: str
+    date: dt.date
+    site: str
+    severity: int
+    side: str = "none"
+    with_activity: bool = False
+    after_rest: bool = False
+    at_rest: bool = False
+    at_night: bool = False
+    swelling: bool = False
+    point_tenderness: bool = False
+    hop_pain: bool = False
+    worsening: bool = False
+    note: str | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return self.date
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Shoe:
+    """A pair of shoes; distance is summed from runs plus ``start_distance_m``."""
+
+    kind: ClassVar[str] = "shoe"
+    id: str
+    source: str
+    name: str
+    model: str | None = None
+    first_used: dt.date | None = None
+    retired: dt.date | None = None
+    start_distance_m: float = 0.0
+
+    @property
+    def day(self) -> dt.date:
+        return self.first_used or dt.date.min
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class NutritionLog:
+    """A day's (or a typical day's) intake and expenditure."""
+
+    kind: ClassVar[str] = "nutrition"
+    id: str
+    source: str
+    date: dt.date
+    energy_intake_kcal: float | None = None
+    exercise_energy_kcal: float | None = None
+    fat_free_mass_kg: float | None = None
+    calcium_mg: float | None = None
+    vitamin_d_iu: float | None = None
+    serum_25ohd_nmol_l: float | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return self.date
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Injury:
+    """A diagnosed bone stress injury (or reaction)."""
+
+    kind: ClassVar[str] = "injury"
+    id: str
+    source: str
+    date: dt.date
+    site: str
+    side: str = "none"
+    grade: int | None = None
+    cleared: dt.date | None = None
+    imaging_healed: bool | None = None
+
+    @property
+    def day(self) -> dt.date:
+        return self.date
+
+
+Event: TypeAlias = Profile | Run | CrossTraining | PainReport | Shoe | NutritionLog | Injury
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+# ---------------------------------------------------------------------------------------------
+
+
+class _EventSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    event_class: ClassVar[type[Any]]
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    source = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(load_only=False)
+
+    @validates_schema
+    def _check_kind(self, data: Mapping[str, Any], **_: Any) -> None:
+        kind = data.get("kind")
+        if kind is not None and kind != self.event_class.kind:
+            raise ValidationError(
+                f"{kind!r} given to the {self.event_class.kind} schema", field_name="kind"
+            )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Any:
+        data.pop("kind", None)
+        start = data.get("start")
+        if isinstance(start, dt.datetime):
+            if data.get("utc_offset_s") is None:  # take the local offset from the timestamp
+                offset = start.utcoffset()
+                data["utc_offset_s"] = int(offset.total_seconds()) if offset else 0
+            data["start"] = start.astimezone(dt.UTC)
+        for key, value in list(data.items()):
+            if isinstance(value, list):
+                data[key] = tuple(value)
+        return self.event_class(**data)
+
+
+class PriorInjurySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    site = fields.String(required=True, validate=_one_of(SITES))
+    date = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
+    side = fields.String(load_default="none", validate=_one_of(SIDES))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> PriorInjury:
+        return PriorInjury(**data)
+
+
+class ProfileSchema(_EventSchema):
+    event_class = Profile
+    recorded = fields.Date(required=True, validate=_not_future_date)
+    sex = fields.String(load_default=None, allow_none=True, validate=_one_of(SEXES))
+    birth_year = fields.Integer(load_default=None, allow_none=True, validate=_range(1900, 2025, ""))
+    height_m = fields.Float(
+        load_default=None, allow_none=True, validate=_range(1.0, 2.5, "m", "height is in metres")
+    )
+    weight_kg = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "kg"))
+    prior_bsi = fields.List(fields.Nested(PriorInjurySchema), load_default=list)
+    menarche_age_y = fields.Float(load_default=None, allow_none=True, validate=_range(7, 25, "y"))
+    menses_last_12_months = fields.Integer(
+        load_default=None, allow_none=True, validate=_range(0, 20, "")
+    )
+    hormonal_contraception = fields.Boolean(load_default=None, allow_none=True)
+    bmd_z_score = fields.Float(load_default=None, allow_none=True, validate=_range(-6, 6, "SD"))
+    disordered_eating = fields.String(
+        load_default=None, allow_none=True, validate=_one_of(DISORDERED_EATING)
+    )
+    weight_loss_pct_month = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 50, "%")
+    )
+
+
+class _ActivitySchema(_EventSchema):
+    start = fields.AwareDateTime(required=True, validate=_not_future_datetime)
+    utc_offset_s = fields.Integer(
+        load_default=None, allow_none=True, validate=_range(-14 * 3600, 14 * 3600, "s")
+    )
+    avg_hr_bpm = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "bpm"))
+    rpe = fields.Float(load_default=None, allow_none=True, validate=_range(0, 10, "(RPE 0-10)"))
+    shoe_id = fields.String(load_default=None, allow_none=True)
+    source_id = fields.String(load_default=None, allow_none=True)
+    also_sources = fields.List(fields.String(), load_default=list)
+    device = fields.String(load_default=None, allow_none=True)
+
+
+class RunSchema(_ActivitySchema):
+    event_class = Run
+    sport = fields.String(load_default="run", validate=_one_of(RUN_SPORTS))
+    distance_m = fields.Float(
+        required=True,
+        validate=_range(0, MAX_RUN_M, "m", "distance is in metres"),
+    )
+    moving_time_s = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, MAX_DURATION_S, "s")
+    )
+    elapsed_time_s = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, MAX_DURATION_S, "s")
+    )
+    elevation_gain_m = fields.Float(load_default=None, allow_none=True, validate=_range(0, 20000, "m"))
+    cadence_spm = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=_range(
+            100, 260, "steps/min", "cadence is steps per minute, both feet: double a per-foot value"
+        ),
+    )
+    max_hr_bpm = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "bpm"))
+    surface = fields.String(load_default=None, allow_none=True, validate=_one_of(SURFACES))
+
+    @validates_schema
+    def _check_pace(self, data: Mapping[str, Any], **_: Any) -> None:
+        duration = data.get("moving_time_s") or data.get("elapsed_time_s")
+        distance = data.get("distance_m") or 0.0
+        if duration and distance and distance / duration > 12.5:
+            raise ValidationError(
+                f"{distance:g} m in {duration:g} s is faster than any human runs "
+                "(check the units: metres and seconds)",
+                field_name="distance_m",
+            )
+
+
+class CrossTrainingSchema(_ActivitySchema):
+    event_class = CrossTraining
+    sport = fields.String(required=True, validate=_one_of(CROSS_SPORTS))
+    duration_s = fields.Float(required=True, validate=_range(0, MAX_DURATION_S, "s"))
+    distance_m = fields.Float(load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m"))
+
+
+class PainReportSchema(_EventSchema):
+    event_class = PainReport
+    date = fields.Date(required=True, validate=_not_future_date)
+    site = fields.String(required=True, validate=_one_of(SITES))
+    severity = fields.Integer(required=True, validate=_range(0, 10, "(pain 0-10)"))
+    side = fields.String(load_default="none", validate=_one_of(SIDES))
+    with_activity = fields.Boolean(load_default=False)
+    after_rest = fields.Boolean(load_default=False)
+    at_rest = fields.Boolean(load_default=False)
+    at_night = fields.Boolean(load_default=False)
+    swelling = fields.Boolean(load_default=False)
+    point_tenderness = fields.Boolean(load_default=False)
+    hop_pain = fields.Boolean(load_default=False)
+    worsening = fields.Boolean(load_default=False)
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class ShoeSchema(_EventSchema):
+    event_class = Shoe
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    model = fields.String(load_default=None, allow_none=True)
+    first_used = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
+    retired = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
+    start_distance_m = fields.Float(load_default=0.0, validate=_range(0, 5_000_000, "m"))
+
+
+class NutritionLogSchema(_EventSchema):
+    event_class = NutritionLog
+    date = fields.Date(required=True, validate=_not_future_date)
+    energy_intake_kcal = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 15000, "kcal/day")
+    )
+    exercise_energy_kcal = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 15000, "kcal/day")
+    )
+    fat_free_mass_kg = fields.Float(load_default=None, allow_none=True, validate=_range(15, 150, "kg"))
+    calcium_mg = fields.Float(load_default=None, allow_none=True, validate=_range(0, 10000, "mg/day"))
+    vitamin_d_iu = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 100000, "IU/day")
+    )
+    serum_25ohd_nmol_l = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=_range(0, 600, "nmol/L", "ng/mL x 2.5 = nmol/L"),
+    )
+
+
+class InjurySchema(_EventSchema):
+    event_class = Injury
+    date = fields.Date(required=True, validate=_not_future_date)
+    site = fields.String(required=True, validate=_one_of(SITES))
+    side = fields.String(load_default="none", validate=_one_of(SIDES))
+    grade = fields.Integer(load_default=None, allow_none=True, validate=_range(1, 4, "(grade 1-4)"))
+    cleared = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
+    imaging_healed = fields.Boolean(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _cleared_after(self, data: Mapping[str, Any], **_: Any) -> None:
+        cleared, date = data.get("cleared"), data.get("date")
+        if cleared and date and cleared < date:
+            raise ValidationError(
+                f"cleared {cleared.isoformat()} is before the diagnosis {date.isoformat()}",
+                field_name="cleared",
+            )
+
+
+SCHEMAS: dict[str, type[_EventSchema]] = {
+    "profile": ProfileSchema,
+    "run": RunSchema,
+    "cross_training": CrossTrainingSchema,
+    "pain": PainReportSchema,
+    "shoe": ShoeSchema,
+    "nutrition": NutritionLogSchema,
+    "injury": InjurySchema,
+}
+EVENT_CLASSES: dict[str, type[Any]] = {k: s.event_class for k, s in SCHEMAS.items()}
+_SCHEMA_CACHE: dict[str, _EventSchema] = {}
+
+
+def _schema(kind: str) -> _EventSchema:
+    schema = _SCHEMA_CACHE.get(kind)
+    if schema is None:
+        if kind not in SCHEMAS:
+            raise InputError(
+                f"unknown event kind {kind!r}; expected one of: {', '.join(SCHEMAS)}", field="kind"
+            )
+        schema = _SCHEMA_CACHE[kind] = SCHEMAS[kind]()
+    return schema
+
+
+def load_event(data: Mapping[str, Any], kind: str | None = None) -> Event:
+    """Validate one event dict (``kind`` from the argument or the dict) into its dataclass."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"an event must be a mapping, got {type(data).__name__}")
+    kind = kind or data.get("kind")
+    if not isinstance(kind, str):
+        raise InputError("event has no 'kind'", field="kind")
+    schema = _schema(kind)
+    try:
+        event: Event = schema.load(dict(data))
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        bad = {k: _with_value(v, data.get(k)) for k, v in messages.items()}
+        raise EventValidationError(bad, kind=kind) from None
+    return event
+
+
+def _with_value(problem: Any, value: Any) -> Any:
+    if value is None or not isinstance(problem, list):
+        return problem
+    text = " ".join(str(p) for p in problem)
+    shown = repr(value)
+    return problem if shown in text or len(shown) > 60 else [f"{text} (got {shown})"]
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    """Serialize an event to a JSON-ready dict in the published schema (with ``kind``)."""
+    out: dict[str, Any] = {"kind": event.kind}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        out[f.name] = _jsonable(value)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def stable_id(source: str, *parts: object) -> str:
+    """A deterministic event id from its source and identifying content."""
+    digest = hashlib.blake2b(
+        json.dumps([source, *[_jsonable(p) for p in parts]], default=str).encode(), digest_size=8
+    ).hexdigest()
+    return f"{source}:{digest}"
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12 style, via apispec) for every event kind."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    spec = APISpec(
+        title="stridewise events",
+        version="1",
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+    )
+    for kind, schema_cls in SCHEMAS.items():
+        spec.components.schema(kind, schema=schema_cls)
+    components: dict[str, Any] = spec.to_dict()["components"]["schemas"]
+    for kind, body in components.items():
+        if kind in SCHEMAS:
+            body.setdefault("properties", {})["kind"] = {"type": "string", "const": kind}
+            body["required"] = sorted({*body.get("required", []), "kind"})
+            body["additionalProperties"] = False
+    defs = {name: _refs_to_defs(body) for name, body in components.items()}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://stridewise.invalid/schema/events.json",
+        "title": "stridewise normalized event",
+        "description": "SI units; field names carry their unit. One object per event.",
+        "oneOf": [{"$ref": f"#/$defs/{kind}"} for kind in SCHEMAS],
+        "$defs": defs,
+    }
+
+
+def _refs_to_defs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (
+                v.replace("#/components/schemas/", "#/$defs/")
+                if k == "$ref" and isinstance(v, str)
+                else _refs_to_defs(v)
+            )
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_refs_to_defs(v) for v in node]
+    return node

@@ -1,0 +1,1 @@
+"""Built-in rule packs (YAML data) and the plugin that registers them."""

@@ -1,0 +1,1 @@
+"""stridewise: sourced recommendations that keep runners clear of bone stress injuries."""
