@@ -1,0 +1,523 @@
+"""Derived facts: one athlete's event history turned into the numbers rules reason about.
+
+Every formula lives here, once, written over whole daily series with numpy: :class:`Series`
+computes every metric for every day of the history in one pass, so "as of one day" and a
+timeline replay read the same arrays (a replay never recomputes the history per day).
+Definitions follow ``../shared/domain.md``:
+
+- rolling ACWR = 7-day load / (28-day load / 4) (Gabbett 2016)
+- EWMA ACWR = EWMA_7 / EWMA_28, EWMA_t = x_t * l + (1 - l) * EWMA_{t-1}, l = 2 / (N + 1),
+  seeded with 0 before the first day of history (Williams 2017)
+- uncoupled ACWR = mean(days t-6..t) / mean(days t-27..t-7) (Windt & Gabbett)
+- monotony = mean / SD (population) of the last 7 daily loads, rest days count as 0; strain =
+  7-day load x monotony (Foster 1998). Seven identical non-zero days have SD 0: monotony is
+  reported as :data:`MONOTONY_CAP`.
+- single-run spike: today's longest run against the longest run of the 30 days before today
+  (BJSM 2025, doi 10.1136/bjsports-2024-109380)
+
+Ratios need 28 days of history; under that they are left out and ``enough_history`` is false.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .events import (
+    HIGH_RISK_SITES,
+    TRABECULAR_SITES,
+    CrossTraining,
+    Event,
+    Injury,
+    NutritionLog,
+    PainReport,
+    Profile,
+    Run,
+    Shoe,
+)
+
+Array = npt.NDArray[np.float64]
+
+MIN_HISTORY_DAYS = 28
+MONOTONY_CAP = 10.0
+#: Pain reports older than this many days are no longer current symptoms.
+PAIN_WINDOW_DAYS = 14
+#: A nutrition log older than this is too old to describe current intake.
+NUTRITION_WINDOW_DAYS = 90
+_EWMA_BLOCK = 512
+
+
+@functools.cache
+def _ewma_weights(n: int) -> tuple[float, Array, Array]:
+    lam = 2.0 / (n + 1)
+    k = np.arange(1, _EWMA_BLOCK + 1, dtype=np.float64)
+    return lam, (1.0 - lam) ** (-k), (1.0 - lam) ** k
+
+
+def ewma(x: Array, n: int) -> Array:
+    """EWMA of a daily series with l = 2/(n+1), seeded with 0 (Williams 2017).
+
+    Same numbers as the recurrence, vectorized in blocks: within a block of m days,
+    E_j = (1-l)^j * (E_0 + l * sum_{i<=j} x_i (1-l)^-i); blocks keep the powers in range.
+    """
+    lam, up, down = _ewma_weights(n)
+    out = np.empty_like(x)
+    if not x.any():
+        out[:] = 0.0
+        return out
+    prev = 0.0
+    for start in range(0, len(x), _EWMA_BLOCK):
+        block = x[start : start + _EWMA_BLOCK]
+        m = len(block)
+        acc = np.cumsum(block * up[:m]) * lam
+        out[start : start + m] = down[:m] * (prev + acc)
+        prev = float(out[start + m - 1])
+    return out
+
+
+def window_sum(cum: Array, end: int, length: int) -> float:
+    """Sum of the ``length`` days ending at index ``end`` from a cumulative sum with a 0 prefix."""
+    lo = max(end + 1 - length, 0)
+    return float(cum[end + 1] - cum[lo]) if end >= 0 else 0.0
+
+
+def _sliding_max_before(x: Array, days: int) -> Array:
+    """out[i] = max(x[i-days .. i-1]), 0 where there is nothing before (van Herk/Gil-Werman)."""
+    n = len(x)
+    padded = np.concatenate([np.zeros(days), x])  # window for out[i] is padded[i : i+days]
+    m = -(-len(padded) // days) * days
+    blocks = np.zeros(m)
+    blocks[: len(padded)] = padded
+    b = blocks.reshape(-1, days)
+    prefix = np.maximum.accumulate(b, axis=1).ravel()
+    suffix = np.maximum.accumulate(b[:, ::-1], axis=1)[:, ::-1].ravel()
+    j = np.arange(n)
+    return np.maximum(suffix[j], prefix[j + days - 1])
+
+
+def _streak(active: npt.NDArray[np.bool_]) -> Array:
+    """out[i] = number of consecutive active days ending at i (0 if day i is inactive)."""
+    idx = np.arange(len(active))
+    last_rest = np.where(~active, idx, -1)
+    np.maximum.accumulate(last_rest, out=last_rest)
+    return (idx - last_rest).astype(np.float64)
+
+
+@dataclasses.dataclass(slots=True)
+class Series:
+    """Daily arrays over the whole history, day 0 = ``day0``; every metric for every day."""
+
+    day0: dt.date
+    first_activity: int
+    distance_km: Array
+    duration_min: Array
+    srpe: Array
+    srpe_days: Array
+    longest_km: Array
+    cum_km: Array
+    cum_min: Array
+    cum_srpe: Array
+    cum_srpe_days: Array
+    ewma7: Array
+    ewma28: Array
+    ewma7_srpe: Array
+    ewma28_srpe: Array
+    longest_before_30: Array
+    run_streak: Array
+    cadence_cum: Array
+    cadence_w: Array
+    shoe_cum: dict[str, Array]
+
+    @classmethod
+    def build(cls, cols: RunColumns, cross: Sequence[CrossTraining], end: dt.date) -> Series:
+        day0 = cols.day0 or end
+        n = max((end - day0).days + 1, 1)
+        d0 = day0.toordinal()
+        keep = cols.day_ord - d0 < n
+        ri = (cols.day_ord - d0)[keep]
+        km, minutes, rpe, cad = cols.km[keep], cols.minutes[keep], cols.rpe[keep], cols.cad[keep]
+        distance = np.bincount(ri, weights=km, minlength=n).astype(np.float64)
+        duration = np.bincount(ri, weights=minutes, minlength=n).astype(np.float64)
+        has_rpe = ~np.isnan(rpe)
+        srpe = np.bincount(ri[has_rpe], weights=(rpe * minutes)[has_rpe], minlength=n).astype(
+            np.float64
+        )
+        for c in cross:  # cross-training adds to session-RPE load only (not to running distance)
+            i = c.day.toordinal() - d0
+            if 0 <= i < n and c.rpe is not None:
+                srpe[i] += c.rpe * c.duration_s / 60.0
+        srpe_days = (srpe > 0).astype(np.float64)
+        longest = np.zeros(n)
+        np.maximum.at(longest, ri, km)
+        has_cad = ~np.isnan(cad)
+        cadence_w = np.bincount(ri[has_cad], weights=km[has_cad], minlength=n).astype(np.float64)
+        cadence_sum = np.bincount(
+            ri[has_cad], weights=(cad * km)[has_cad], minlength=n
+        ).astype(np.float64)
+        shoe_cum: dict[str, Array] = {}
+        shoe_idx = cols.shoe_idx[keep]
+        for k, sid in enumerate(cols.shoe_ids):
+            mask = shoe_idx == k
+            shoe_cum[sid] = _cumsum0(np.bincount(ri[mask], weights=km[mask], minlength=n))
+        activity_days = np.flatnonzero(distance > 0)
+        return cls(
+            day0=day0,
+            first_activity=int(activity_days[0]) if len(activity_days) else n,
+            distance_km=distance,
+            duration_min=duration,
+            srpe=srpe,
+            srpe_days=srpe_days,
+            longest_km=longest,
+            cum_km=_cumsum0(distance),
+            cum_min=_cumsum0(duration),
+            cum_srpe=_cumsum0(srpe),
+            cum_srpe_days=_cumsum0(srpe_days),
+            ewma7=ewma(distance, 7),
+            ewma28=ewma(distance, 28),
+            ewma7_srpe=ewma(srpe, 7),
+            ewma28_srpe=ewma(srpe, 28),
+            longest_before_30=_sliding_max_before(longest, 30),
+            run_streak=_streak(distance > 0),
+            cadence_cum=_cumsum0(cadence_sum),
+            cadence_w=_cumsum0(cadence_w),
+            shoe_cum=shoe_cum,
+        )
+
+    def index(self, day: dt.date) -> int:
+        return (day - self.day0).days
+
+    def training(self, i: int) -> dict[str, Any]:
+        """The ``training`` fact for day index ``i`` (every field in SI-ish display units)."""
+        n = len(self.distance_km)
+        if i < 0 or self.first_activity >= n or i < self.first_activity:
+            return {"days_of_history": 0, "enough_history": False}
+        i = min(i, n - 1)
+        history = i - self.first_activity + 1
+        c = self.cum_km
+        load7 = window_sum(c, i, 7)
+        load28 = window_sum(c, i, 28)
+        prev7 = window_sum(c, i - 7, 7)
+        load14 = window_sum(c, i, 14)
+        prev14 = window_sum(c, i - 14, 14)
+        week = self.distance_km[max(i - 6, 0) : i + 1]
+        if len(week) < 7:
+            week = np.concatenate([np.zeros(7 - len(week)), week])
+        mean7, sd7 = float(week.mean()), float(week.std())
+        today = float(self.longest_km[i])
+        longest30 = float(self.longest_before_30[i])
+        fact: dict[str, Any] = {
+            "days_of_history": history,
+            "enough_history": history >= MIN_HISTORY_DAYS,
+            "today_km": round(float(self.distance_km[i]), 3),
+            "today_longest_run_km": round(today, 3),
+            "load_7d_km": round(load7, 3),
+            "load_28d_km": round(load28, 3),
+            "load_7d_min": round(window_sum(self.cum_min, i, 7), 1),
+            "load_28d_min": round(window_sum(self.cum_min, i, 28), 1),
+            "longest_run_30d_km": round(longest30, 3),
+            "days_since_rest": int(self.run_streak[i]),
+        }
+        if history >= MIN_HISTORY_DAYS:
+            if load28 > 0:
+                fact["acwr_rolling"] = round(load7 / (load28 / 4.0), 3)
+            chronic_uncoupled = (load28 - load7) / 21.0
+            if chronic_uncoupled > 0:
+                fact["acwr_uncoupled"] = round((load7 / 7.0) / chronic_uncoupled, 3)
+            if self.ewma28[i] > 0:
+                fact["acwr_ewma"] = round(float(self.ewma7[i] / self.ewma28[i]), 3)
+            if prev7 > 0:
+                fact["week_change_pct"] = round((load7 - prev7) / prev7 * 100.0, 1)
+            if prev14 > 0:
+                fact["two_week_change_pct"] = round((load14 - prev14) / prev14 * 100.0, 1)
+            srpe_days28 = window_sum(self.cum_srpe_days, i, 28)
+            if srpe_days28 >= 8 and self.ewma28_srpe[i] > 0:
+                fact["acwr_ewma_srpe"] = round(float(self.ewma7_srpe[i] / self.ewma28_srpe[i]), 3)
+                fact["load_7d_srpe"] = round(window_sum(self.cum_srpe, i, 7), 1)
+        if history >= 7 and mean7 > 0:
+            monotony = MONOTONY_CAP if sd7 == 0 else min(mean7 / sd7, MONOTONY_CAP)
+            fact["monotony"] = round(monotony, 3)
+            fact["strain"] = round(load7 * monotony, 1)
+        if today > 0 and longest30 > 0:
+            fact["run_vs_longest_30d_pct"] = round((today - longest30) / longest30 * 100.0, 1)
+        w = window_sum(self.cadence_w, i, 28)
+        if w > 0:
+            fact["cadence_28d_spm"] = round(window_sum(self.cadence_cum, i, 28) / w, 1)
+        return fact
+
+    def shoe_km(self, shoe_id: str, i: int) -> float:
+        cum = self.shoe_cum.get(shoe_id)
+        if cum is None or i < 0:
+            return 0.0
+        return float(cum[min(i, len(cum) - 2) + 1])
+
+    def shoe_km_window(self, shoe_id: str, i: int, days: int) -> float:
+        cum = self.shoe_cum.get(shoe_id)
+        if cum is None or i < 0:
+            return 0.0
+        return window_sum(cum, min(i, len(cum) - 2), days)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunColumns:
+    """Per-run values as arrays, extracted once when the history changes."""
+
+    day0: dt.date | None
+    day_ord: npt.NDArray[np.int64]
+    km: Array
+    minutes: Array
+    rpe: Array
+    cad: Array
+    shoe_idx: npt.NDArray[np.int64]
+    shoe_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, runs: Sequence[Run], cross: Sequence[CrossTraining]) -> RunColumns:
+        n = len(runs)
+        day_ord = np.fromiter((r.day.toordinal() for r in runs), np.int64, n)
+        days = ([int(day_ord.min())] if n else []) + [c.day.toordinal() for c in cross[:1]]
+        shoe_ids = tuple(sorted({r.shoe_id for r in runs if r.shoe_id}))
+        shoe_pos = {sid: k for k, sid in enumerate(shoe_ids)}
+
+        def opt(values: Iterable[float | None]) -> Array:
+            return np.fromiter((np.nan if v is None else v for v in values), np.float64, n)
+
+        return cls(
+            day0=dt.date.fromordinal(min(days)) if days else None,
+            day_ord=day_ord,
+            km=np.fromiter((r.distance_m / 1000.0 for r in runs), np.float64, n),
+            minutes=np.fromiter(((r.duration_s or 0.0) / 60.0 for r in runs), np.float64, n),
+            rpe=opt(r.rpe for r in runs),
+            cad=opt(r.cadence_spm for r in runs),
+            shoe_idx=np.fromiter(
+                (shoe_pos[r.shoe_id] if r.shoe_id else -1 for r in runs), np.int64, n
+            ),
+            shoe_ids=shoe_ids,
+        )
+
+
+def _cumsum0(x: npt.NDArray[Any]) -> Array:
+    out = np.zeros(len(x) + 1)
+    np.cumsum(x, out=out[1:])
+    return out
+
+
+class History:
+    """One athlete's events, sorted and indexed, with derived series cached until it changes."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self._by_id: dict[str, Event] = {}
+        self._series: Series | None = None
+        self._series_end: dt.date | None = None
+        self.runs: list[Run] = []
+        self.cross: list[CrossTraining] = []
+        self.profiles: list[Profile] = []
+        self.pains: list[PainReport] = []
+        self.shoes: list[Shoe] = []
+        self.nutrition: list[NutritionLog] = []
+        self.injuries: list[Injury] = []
+        self.add(events)
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Add events; an event whose id is already known replaces the earlier one."""
+        for event in events:
+            self._by_id[event.id] = event
+        self._reindex()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def events(self) -> list[Event]:
+        return list(self._by_id.values())
+
+    def _reindex(self) -> None:
+        buckets: dict[type[Any], list[Any]] = {}
+        for event in self._by_id.values():
+            buckets.setdefault(type(event), []).append(event)
+        self.runs = sorted(buckets.get(Run, []), key=lambda r: (r.start, r.id))
+        self.cross = sorted(buckets.get(CrossTraining, []), key=lambda c: (c.start, c.id))
+        self.profiles = sorted(buckets.get(Profile, []), key=lambda p: (p.recorded, p.id))
+        self.pains = sorted(buckets.get(PainReport, []), key=lambda p: (p.date, p.id))
+        self.shoes = sorted(buckets.get(Shoe, []), key=lambda s: s.id)
+        self.nutrition = sorted(buckets.get(NutritionLog, []), key=lambda x: (x.date, x.id))
+        self.injuries = sorted(buckets.get(Injury, []), key=lambda x: (x.date, x.id))
+        self._pain_days = [p.date.toordinal() for p in self.pains]
+        self._cols = RunColumns.of(self.runs, self.cross)
+        dated = [int(self._cols.day_ord.max())] if len(self.runs) else []
+        dated += [e.day.toordinal() for e in (*self.cross, *self.pains, *self.nutrition)]
+        dated += [e.day.toordinal() for e in self.injuries]
+        self.last_day = dt.date.fromordinal(max(dated)) if dated else None
+        self._series = None
+
+    def series(self, end: dt.date) -> Series:
+        """The daily series covering at least up to ``end`` (cached)."""
+        if self._series is None or self._series_end is None or self._series_end < end:
+            last = self.last_day
+            span_end = max(end, last) if last else end
+            self._series = Series.build(self._cols, self.cross, span_end)
+            self._series_end = span_end
+        return self._series
+
+    def facts(self, as_of: dt.date) -> list[dict[str, Any]]:
+        """Every fact about the athlete as of the end of ``as_of`` (nothing later is seen)."""
+        return self._facts(self.series(as_of), as_of)
+
+    def timeline(self, start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
+        """Facts for every day from ``start`` to ``end`` inclusive, from one shared series."""
+        series = self.series(end)
+        day = start
+        while day <= end:
+            yield day, self._facts(series, day)
+            day += dt.timedelta(days=1)
+
+    # -- fact assembly ---------------------------------------------------------------------------
+
+    def _facts(self, series: Series, as_of: dt.date) -> list[dict[str, Any]]:
+        i = series.index(as_of)
+        facts: list[dict[str, Any]] = [{"type": "training", **series.training(i)}]
+        profile = _latest(self.profiles, as_of)
+        facts.append(self._athlete_fact(profile, as_of))
+        for shoe in self.shoes:
+            if shoe.first_used and shoe.first_used > as_of:
+                continue
+            if shoe.retired and shoe.retired <= as_of:
+                continue
+            km = shoe.start_distance_m / 1000.0 + series.shoe_km(shoe.id, i)
+            load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
+            shoe7 = series.shoe_km_window(shoe.id, i, 7)
+            facts.append(
+                _clean(
+                    {
+                        "type": "shoe",
+                        "shoe_id": shoe.id,
+                        "name": shoe.name,
+                        "distance_km": round(km, 1),
+                        "km_last_7d": round(shoe7, 2),
+                        "share_of_7d_pct": round(shoe7 / load7 * 100.0, 1) if load7 > 0 else None,
+                        "km_before_last_7d": round(km - shoe7, 1),
+                    }
+                )
+            )
+        lo = bisect.bisect_left(self._pain_days, as_of.toordinal() - PAIN_WINDOW_DAYS + 1)
+        hi = bisect.bisect_right(self._pain_days, as_of.toordinal())
+        for pain in self.pains[lo:hi]:
+            facts.append(
+                _clean(
+                    {
+                        "type": "pain",
+                        "report_id": pain.id,
+                        "days_ago": (as_of - pain.date).days,
+                        "site": pain.site,
+                        "high_risk_site": pain.site in HIGH_RISK_SITES,
+                        "side": pain.side,
+                        "severity": pain.severity,
+                        "with_activity": pain.with_activity,
+                        "after_rest": pain.after_rest,
+                        "at_rest": pain.at_rest,
+                        "at_night": pain.at_night,
+                        "swelling": pain.swelling,
+                        "point_tenderness": pain.point_tenderness,
+                        "hop_pain": pain.hop_pain,
+                        "worsening": pain.worsening,
+                    }
+                )
+            )
+        for inj in self.injuries:
+            if inj.date > as_of:
+                continue
+            facts.append(
+                _clean(
+                    {
+                        "type": "injury",
+                        "injury_id": inj.id,
+                        "site": inj.site,
+                        "high_risk_site": inj.site in HIGH_RISK_SITES,
+                        "days_since_diagnosis": (as_of - inj.date).days,
+                        "cleared": bool(inj.cleared and inj.cleared <= as_of),
+                        "days_since_cleared": (as_of - inj.cleared).days
+                        if inj.cleared and inj.cleared <= as_of
+                        else None,
+                        "imaging_healed": inj.imaging_healed,
+                        "grade": inj.grade,
+                    }
+                )
+            )
+        nutrition = _latest(self.nutrition, as_of)
+        if nutrition and (as_of - nutrition.date).days <= NUTRITION_WINDOW_DAYS:
+            facts.append(_nutrition_fact(nutrition, as_of))
+        return facts
+
+    def _athlete_fact(self, profile: Profile | None, as_of: dt.date) -> dict[str, Any]:
+        if profile is None:
+            return {"type": "athlete", "has_profile": False}
+        prior = [p for p in profile.prior_bsi if p.date is None or p.date <= as_of]
+        diagnosed = [inj for inj in self.injuries if inj.date <= as_of]
+        sites = [p.site for p in prior] + [inj.site for inj in diagnosed]
+        bmi = (
+            round(profile.weight_kg / profile.height_m**2, 1)
+            if profile.weight_kg and profile.height_m
+            else None
+        )
+        return _clean(
+            {
+                "type": "athlete",
+                "has_profile": True,
+                "sex": profile.sex,
+                "age_y": as_of.year - profile.birth_year if profile.birth_year else None,
+                "weight_kg": profile.weight_kg,
+                "height_m": profile.height_m,
+                "bmi": bmi,
+                "prior_bsi_count": len(sites),
+                "prior_high_risk_bsi": any(s in HIGH_RISK_SITES for s in sites),
+                "prior_trabecular_bsi": any(s in TRABECULAR_SITES for s in sites),
+                "menarche_age_y": profile.menarche_age_y,
+                "menses_last_12_months": profile.menses_last_12_months,
+                "bmd_z_score": profile.bmd_z_score,
+                "disordered_eating": profile.disordered_eating,
+                "weight_loss_pct_month": profile.weight_loss_pct_month,
+                "profile_age_days": (as_of - profile.recorded).days,
+            }
+        )
+
+
+def _nutrition_fact(log: NutritionLog, as_of: dt.date) -> dict[str, Any]:
+    ea = None
+    if (
+        log.energy_intake_kcal is not None
+        and log.exercise_energy_kcal is not None
+        and log.fat_free_mass_kg
+    ):
+        ea = round((log.energy_intake_kcal - log.exercise_energy_kcal) / log.fat_free_mass_kg, 1)
+    return _clean(
+        {
+            "type": "nutrition",
+            "log_id": log.id,
+            "days_ago": (as_of - log.date).days,
+            "energy_availability_kcal_per_kg_ffm": ea,
+            "energy_intake_kcal": log.energy_intake_kcal,
+            "calcium_mg": log.calcium_mg,
+            "vitamin_d_iu": log.vitamin_d_iu,
+            "serum_25ohd_nmol_l": log.serum_25ohd_nmol_l,
+        }
+    )
+
+
+def _latest(items: Sequence[Any], as_of: dt.date) -> Any:
+    found = None
+    for item in items:
+        if item.day <= as_of:
+            found = item
+        else:
+            break
+    return found
+
+
+def _clean(fact: dict[str, Any]) -> dict[str, Any]:
+    """Drop absent values: rules test absence with ``exists``, never by comparing to null."""
+    return {k: v for k, v in fact.items() if v is not None}
