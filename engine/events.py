@@ -15,7 +15,15 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from .errors import EventValidationError, InputError
 
@@ -387,7 +395,9 @@ class RunSchema(_ActivitySchema):
     elapsed_time_s = fields.Float(
         load_default=None, allow_none=True, validate=_range(0, MAX_DURATION_S, "s")
     )
-    elevation_gain_m = fields.Float(load_default=None, allow_none=True, validate=_range(0, 20000, "m"))
+    elevation_gain_m = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 20000, "m")
+    )
     cadence_spm = fields.Float(
         load_default=None,
         allow_none=True,
@@ -414,7 +424,9 @@ class CrossTrainingSchema(_ActivitySchema):
     event_class = CrossTraining
     sport = fields.String(required=True, validate=_one_of(CROSS_SPORTS))
     duration_s = fields.Float(required=True, validate=_range(0, MAX_DURATION_S, "s"))
-    distance_m = fields.Float(load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m"))
+    distance_m = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m")
+    )
 
 
 class PainReportSchema(_EventSchema):
@@ -452,8 +464,12 @@ class NutritionLogSchema(_EventSchema):
     exercise_energy_kcal = fields.Float(
         load_default=None, allow_none=True, validate=_range(0, 15000, "kcal/day")
     )
-    fat_free_mass_kg = fields.Float(load_default=None, allow_none=True, validate=_range(15, 150, "kg"))
-    calcium_mg = fields.Float(load_default=None, allow_none=True, validate=_range(0, 10000, "mg/day"))
+    fat_free_mass_kg = fields.Float(
+        load_default=None, allow_none=True, validate=_range(15, 150, "kg")
+    )
+    calcium_mg = fields.Float(
+        load_default=None, allow_none=True, validate=_range(0, 10000, "mg/day")
+    )
     vitamin_d_iu = fields.Float(
         load_default=None, allow_none=True, validate=_range(0, 100000, "IU/day")
     )

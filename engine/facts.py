@@ -158,9 +158,9 @@ class Series:
         np.maximum.at(longest, ri, km)
         has_cad = ~np.isnan(cad)
         cadence_w = np.bincount(ri[has_cad], weights=km[has_cad], minlength=n).astype(np.float64)
-        cadence_sum = np.bincount(
-            ri[has_cad], weights=(cad * km)[has_cad], minlength=n
-        ).astype(np.float64)
+        cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=n).astype(
+            np.float64
+        )
         shoe_cum: dict[str, Array] = {}
         shoe_idx = cols.shoe_idx[keep]
         for k, sid in enumerate(cols.shoe_ids):
@@ -368,7 +368,9 @@ class History:
         """Every fact about the athlete as of the end of ``as_of`` (nothing later is seen)."""
         return self._facts(self.series(as_of), as_of)
 
-    def timeline(self, start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
+    def timeline(
+        self, start: dt.date, end: dt.date
+    ) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
         """Facts for every day from ``start`` to ``end`` inclusive, from one shared series."""
         series = self.series(end)
         day = start
@@ -521,3 +523,92 @@ def _latest(items: Sequence[Any], as_of: dt.date) -> Any:
 def _clean(fact: dict[str, Any]) -> dict[str, Any]:
     """Drop absent values: rules test absence with ``exists``, never by comparing to null."""
     return {k: v for k, v in fact.items() if v is not None}
+
+
+#: Every fact type the engine asserts, with its fields and their types: the vocabulary rules
+#: can use (the compiler and ``stridewise rulesets lint`` check rules against it).
+FACT_FIELDS: dict[str, dict[str, str]] = {
+    "training": {
+        "days_of_history": "integer",
+        "enough_history": "boolean",
+        "today_km": "number",
+        "today_longest_run_km": "number",
+        "load_7d_km": "number",
+        "load_28d_km": "number",
+        "load_7d_min": "number",
+        "load_28d_min": "number",
+        "longest_run_30d_km": "number",
+        "days_since_rest": "integer",
+        "acwr_rolling": "number",
+        "acwr_uncoupled": "number",
+        "acwr_ewma": "number",
+        "acwr_ewma_srpe": "number",
+        "load_7d_srpe": "number",
+        "week_change_pct": "number",
+        "two_week_change_pct": "number",
+        "monotony": "number",
+        "strain": "number",
+        "run_vs_longest_30d_pct": "number",
+        "cadence_28d_spm": "number",
+    },
+    "athlete": {
+        "has_profile": "boolean",
+        "sex": "string",
+        "age_y": "integer",
+        "weight_kg": "number",
+        "height_m": "number",
+        "bmi": "number",
+        "prior_bsi_count": "integer",
+        "prior_high_risk_bsi": "boolean",
+        "prior_trabecular_bsi": "boolean",
+        "menarche_age_y": "number",
+        "menses_last_12_months": "integer",
+        "bmd_z_score": "number",
+        "disordered_eating": "string",
+        "weight_loss_pct_month": "number",
+        "profile_age_days": "integer",
+    },
+    "shoe": {
+        "shoe_id": "string",
+        "name": "string",
+        "distance_km": "number",
+        "km_last_7d": "number",
+        "share_of_7d_pct": "number",
+        "km_before_last_7d": "number",
+    },
+    "pain": {
+        "report_id": "string",
+        "days_ago": "integer",
+        "site": "string",
+        "high_risk_site": "boolean",
+        "side": "string",
+        "severity": "integer",
+        "with_activity": "boolean",
+        "after_rest": "boolean",
+        "at_rest": "boolean",
+        "at_night": "boolean",
+        "swelling": "boolean",
+        "point_tenderness": "boolean",
+        "hop_pain": "boolean",
+        "worsening": "boolean",
+    },
+    "injury": {
+        "injury_id": "string",
+        "site": "string",
+        "high_risk_site": "boolean",
+        "days_since_diagnosis": "integer",
+        "cleared": "boolean",
+        "days_since_cleared": "integer",
+        "imaging_healed": "boolean",
+        "grade": "integer",
+    },
+    "nutrition": {
+        "log_id": "string",
+        "days_ago": "integer",
+        "energy_availability_kcal_per_kg_ffm": "number",
+        "energy_intake_kcal": "number",
+        "calcium_mg": "number",
+        "vitamin_d_iu": "number",
+        "serum_25ohd_nmol_l": "number",
+    },
+}

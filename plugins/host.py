@@ -178,5 +178,3 @@ def _describe(exc: BaseException) -> str:
 def default_host() -> PluginHost:
     """A host with every installed plugin loaded (what the CLI uses)."""
     return PluginHost(entry_points=True)
-
-

@@ -1,0 +1,207 @@
+"""The one module that touches durable_rules. Nothing else imports ``durable``.
+
+durable_rules (a C Rete core) has sharp edges, all handled here (see
+``../shared/engine-notes.md``):
+
+- ``durable.lang`` is process-global: we use :class:`durable.engine.Host` directly, one per
+  backend, with its two never-ending timer threads switched off.
+- Sessions are capped at 1,024 and ``delete_state`` can crash: athletes' facts live in our code;
+  each evaluation borrows the single session ``SID``, and everything asserted (facts and the
+  facts rules derived) is retracted before the call returns.
+- Message identity is a 32-bit FNV hash of ``id``: every fact gets a short id from a fixed pool
+  checked collision-free at import.
+- Exceptions in actions are swallowed by the core: our actions never raise into it; an error is
+  recorded and re-raised as :class:`EngineError` after the evaluation.
+- Types: only str, bool, int and finite floats in plain decimal notation reach the core.
+- ``assert_facts`` loses firings and segfaults on empty lists: we assert one fact per call.
+- Not thread-safe: every call holds the backend's lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from durable.engine import Host, MessageNotHandledException, MessageObservedException
+
+from .errors import EngineError
+
+SID = "1"
+#: The core stores at most 64 properties per message (``MAX_OBJECT_PROPERTIES``).
+MAX_FIELDS = 60
+_ID_POOL_SIZE = 4096
+
+
+def fnv1_32(data: bytes) -> int:
+    """FNV-1 32-bit, the hash durable_rules keys messages by."""
+    h = 0x811C9DC5
+    for byte in data:
+        h = (h * 0x01000193) & 0xFFFFFFFF
+        h ^= byte
+    return h
+
+
+def _id_pool(size: int) -> tuple[str, ...]:
+    ids = tuple(f"f{i}" for i in range(size))
+    hashes = {fnv1_32(i.encode()) for i in ids}
+    if len(hashes) != len(ids):  # pragma: no cover - checked by a test; would be a core change
+        raise RuntimeError("fact id pool has FNV-1 collisions")
+    return ids
+
+
+FACT_IDS = _id_pool(_ID_POOL_SIZE)
+
+#: An action: receives the matched facts (alias -> fields) and returns facts to assert.
+Action = Callable[[Mapping[str, Mapping[str, Any]]], Sequence[Mapping[str, Any]]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Firing:
+    """One rule firing: the rule's key and the facts bound to its aliases."""
+
+    rule: str
+    matched: Mapping[str, Mapping[str, Any]]
+
+
+class _QuietHost(Host):  # type: ignore[misc]
+    """A Host without the timer threads (we never use timers or queued dispatch)."""
+
+    def _run(self) -> None:
+        return None
+
+    def get_action(self, action_name: str) -> Any:
+        raise EngineError(f"unknown action {action_name!r}")
+
+
+@dataclasses.dataclass(slots=True)
+class _Evaluation:
+    firings: list[Firing] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    asserted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    next_id: int = 0
+    closing: bool = False
+
+
+class RulesBackend:
+    """A compiled set of rules in one durable_rules Host; evaluates one fact set at a time.
+
+    ``rules`` maps a rule key to ``(condition, priority, action)`` where ``condition`` is a
+    durable_rules condition dict (``{"all": [...]}`` or ``{"any": [...]}``).
+    """
+
+    _counter = 0
+    _counter_lock = threading.Lock()
+
+    def __init__(self, rules: Mapping[str, tuple[Mapping[str, Any], int, Action | None]]) -> None:
+        with RulesBackend._counter_lock:
+            RulesBackend._counter += 1
+            self.name = f"stridewise{RulesBackend._counter}"
+        self._lock = threading.Lock()
+        self._actions = {key: action for key, (_, _, action) in rules.items()}
+        self._eval: _Evaluation | None = None
+        definition: dict[str, Any] = {}
+        for key, (condition, priority, _) in rules.items():
+            body = json.loads(json.dumps(condition))  # deep copy; the core takes plain JSON
+            body["pri"] = priority
+            body["run"] = self._make_action(key)
+            definition[key] = body
+        self._host = _QuietHost()
+        if definition:
+            try:
+                self._host.register_rulesets({self.name: definition})
+            except Exception as exc:
+                raise EngineError(f"the rules core refused the compiled rules: {exc}") from None
+        self._empty = not definition
+
+    def _make_action(self, key: str) -> Callable[[Any], None]:
+        def run(c: Any) -> None:
+            self._on_fire(key, c)
+
+        return run
+
+    def _on_fire(self, key: str, c: Any) -> None:
+        ev = self._eval
+        if ev is None or ev.closing:
+            return  # firings caused by retracting after an evaluation are not findings
+        try:
+            raw: Mapping[str, Any] = c._m or {}
+            matched = {
+                alias: {k: v for k, v in fact.items() if k not in ("sid", "id")}
+                for alias, fact in raw.items()
+                if isinstance(fact, dict)
+            }
+            ev.firings.append(Firing(key, matched))
+            action = self._actions.get(key)
+            for derived in action(matched) if action else ():
+                self._assert(ev, dict(derived), inside=c)
+        except Exception as exc:  # never let the core swallow it
+            ev.errors.append(f"rule {key}: {type(exc).__name__}: {exc}")
+
+    def _assert(self, ev: _Evaluation, fact: dict[str, Any], inside: Any = None) -> None:
+        if len(fact) > MAX_FIELDS:
+            raise EngineError(
+                f"fact {fact.get('type')!r} has {len(fact)} fields (max {MAX_FIELDS})"
+            )
+        if ev.next_id >= len(FACT_IDS):
+            raise EngineError(f"more than {len(FACT_IDS)} facts in one evaluation")
+        msg = {k: normalize(v, k) for k, v in fact.items()}
+        msg["id"] = FACT_IDS[ev.next_id]
+        msg["sid"] = SID
+        ev.next_id += 1
+        try:
+            if inside is not None:
+                inside.assert_fact(msg)
+            else:
+                self._host.assert_fact(self.name, msg)
+        except MessageNotHandledException:
+            return  # no rule looks at this fact: the core does not store it
+        except MessageObservedException:
+            raise EngineError(f"fact {msg['id']} asserted twice in one evaluation") from None
+        ev.asserted.append(msg)
+
+    def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> list[Firing]:
+        """Assert ``facts``, run the rules to quiescence, retract everything, return firings."""
+        if self._empty:
+            return []
+        with self._lock:
+            ev = self._eval = _Evaluation()
+            try:
+                for fact in facts:
+                    self._assert(ev, dict(fact))
+                    if ev.errors:
+                        break
+            finally:
+                ev.closing = True
+                for msg in reversed(ev.asserted):
+                    try:
+                        self._host.retract_fact(self.name, msg)
+                    except Exception as exc:
+                        ev.errors.append(f"retracting {msg.get('type')}: {exc}")
+                self._eval = None
+                leftover = self._host.get_facts(self.name, SID)
+                if leftover:
+                    ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
+            if ev.errors:
+                raise EngineError("; ".join(ev.errors))
+            return ev.firings
+
+
+def normalize(value: Any, name: str = "value") -> Any:
+    """A value the core compares correctly: str, bool, int, or a float in plain notation."""
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EngineError(f"field {name!r} is {value}, not a finite number")
+        if value == int(value) and abs(value) < 1e15:
+            return float(int(value))
+        if abs(value) < 1e-4:
+            return 0.0  # 1e-05 would be serialized in exponent form, which the core rejects
+        if abs(value) >= 1e15:
+            raise EngineError(f"field {name!r} is too large ({value})")
+        return round(value, 6)
+    raise EngineError(f"field {name!r} has unsupported type {type(value).__name__}")

@@ -1,0 +1,711 @@
+"""Rule packs: YAML data, loaded safely, validated, and compiled to durable_rules conditions.
+
+A pack is data, never code: ``yaml.safe_load`` semantics, a JSON Schema
+(``ruleset.schema.json``) for its shape, and semantic checks for what a schema cannot see
+(unknown facts and fields, type mismatches, parameters out of bounds, unknown sources,
+critical cards that do not send the runner to a physician). Every problem is a
+:class:`RulesetError` naming the file, the line and the reason.
+
+The condition language (see the README for the full reference)::
+
+    when:                       # a list means all of; or {all: [...]} / {any: [...]}
+      - fact: training          # bind a fact by type; alias defaults to the type
+        as: t
+        where:                  # field tests, and-ed; nest {any: [...]} / {all: [...]}
+          enough_history: true
+          acwr_ewma: {gt: $acwr_danger}        # $name = a pack parameter
+      - fact: pain
+        where: {severity: {gte: {ref: t.days_since_rest}}}   # a join on another alias
+      - absent: flag            # no such fact (evaluated after the facts it depends on)
+        where: {name: spike}
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RulesetError
+from .facts import FACT_FIELDS
+
+OPERATORS = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "eq": None, "ne": "$neq"}
+PHASE_FACT = "stridewise_phase"
+SUMMARY_MAX = 139
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+PHYSICIAN = re.compile(r"physician|doctor", re.IGNORECASE)
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "string": (str,),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML with line numbers
+# ---------------------------------------------------------------------------------------------
+
+
+class _LineDict(dict[str, Any]):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records line numbers; no custom tags, no Python objects."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    out = _LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise RulesetError(
+                f"keys must be strings, got {key!r}", line=key_node.start_mark.line + 1
+            )
+        if key in out:
+            raise RulesetError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates stay strings: the schema checks their format.
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _line_of(doc: Any, path: Iterable[Any]) -> int | None:
+    line = getattr(doc, "line", None)
+    node = doc
+    for part in path:
+        if isinstance(node, _LineDict) and isinstance(part, str) and part in node:
+            line = node.key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+@cache
+def ruleset_schema() -> dict[str, Any]:
+    """The JSON Schema every rule pack is validated against."""
+    text = files("stridewise.engine").joinpath("ruleset.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(ruleset_schema())
+
+
+# ---------------------------------------------------------------------------------------------
+# The loaded pack
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    type: str
+    default: Any
+    description: str
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] | None = None
+    source: str | None = None
+    contested: str | None = None
+
+    def check(self, value: Any, where: str) -> Any:
+        """Validate a value (default or override) against type and bounds; return it."""
+        ok_types = _PY_TYPES[self.type]
+        if (isinstance(value, bool) and self.type != "boolean") or not isinstance(value, ok_types):
+            raise RulesetError(
+                f"parameter {self.name!r} must be {self.type}, got {value!r}", file=where
+            )
+        if self.min is not None and value < self.min:
+            raise RulesetError(
+                f"parameter {self.name!r} = {value!r} is below its minimum {self.min:g}"
+                f"{' ' + self.unit if self.unit else ''}",
+                file=where,
+            )
+        if self.max is not None and value > self.max:
+            raise RulesetError(
+                f"parameter {self.name!r} = {value!r} is above its maximum {self.max:g}"
+                f"{' ' + self.unit if self.unit else ''}",
+                file=where,
+            )
+        if self.choices is not None and value not in self.choices:
+            raise RulesetError(
+                f"parameter {self.name!r} = {value!r} is not one of {list(self.choices)}",
+                file=where,
+            )
+        return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RulePack:
+    """A validated rule pack (the parsed YAML plus its manifest)."""
+
+    id: str
+    version: str
+    title: str
+    status: str
+    reviewed: str | None
+    description: str | None
+    sources: Mapping[str, Mapping[str, str]]
+    parameters: Mapping[str, Parameter]
+    rules: tuple[Mapping[str, Any], ...]
+    scores: Mapping[str, Mapping[str, Any]]
+    tests: tuple[Mapping[str, Any], ...]
+    origin: str
+    content_hash: str
+    lines: Mapping[str, int]
+
+    @property
+    def rule_ids(self) -> list[str]:
+        ids = [r["id"] for r in self.rules]
+        for score in self.scores.values():
+            ids.extend(b["id"] for b in score["bands"])
+        return ids
+
+    def derives(self) -> dict[str, dict[str, str]]:
+        """Fact types this pack's rules derive, with their fields' types."""
+        out: dict[str, dict[str, str]] = {}
+        for rule in self.rules:
+            derive = rule["then"].get("derive")
+            if derive:
+                fields = out.setdefault(derive["fact"], {"rule": "string"})
+                for name, operand in (derive.get("fields") or {}).items():
+                    fields[name] = _operand_type(operand, rule, self)
+        return out
+
+
+def _operand_type(operand: Any, rule: Mapping[str, Any], pack: RulePack) -> str:
+    if isinstance(operand, Mapping):
+        alias, field = operand["ref"].split(".")
+        fact_type = _aliases(rule).get(alias)
+        return FACT_FIELDS.get(fact_type or "", {}).get(field, "any")
+    if isinstance(operand, str) and operand.startswith("$") and operand[1:] in pack.parameters:
+        return pack.parameters[operand[1:]].type
+    return _type_of(operand)
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def _patterns(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    when = rule["when"]
+    if isinstance(when, list):
+        return when
+    return list(when.get("all") or when.get("any") or [])
+
+
+def _aliases(rule: Mapping[str, Any]) -> dict[str, str]:
+    return {p.get("as", p["fact"]): p["fact"] for p in _patterns(rule) if "fact" in p}
+
+
+def load_pack(source: Path | Traversable | str, *, origin: str | None = None) -> RulePack:
+    """Read and validate one rule pack file. Raises :class:`RulesetError` with file and line."""
+    name = origin or str(source)
+    try:
+        text = (
+            source.read_text("utf-8")
+            if not isinstance(source, str)
+            else Path(source).read_text("utf-8")
+        )
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesetError(f"cannot read: {exc}", file=name) from None
+    return parse_pack(text, origin=name)
+
+
+def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
+    """Validate rule pack YAML text (see :func:`load_pack`)."""
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except RulesetError as exc:
+        raise RulesetError(exc.reason, file=origin, line=exc.line) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise RulesetError(
+            f"not valid YAML: {exc.problem}", file=origin, line=mark.line + 1 if mark else None
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
+    if not isinstance(doc, dict):
+        raise RulesetError("a rule pack must be a mapping at the top level", file=origin, line=1)
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: len(list(e.absolute_path)))
+    if errors:
+        err = _best_error(errors)
+        path = list(err.absolute_path)
+        where = "/".join(str(p) for p in path) or "(top level)"
+        raise RulesetError(
+            f"{where}: {_schema_message(err)}", file=origin, line=_line_of(doc, path)
+        )
+    manifest = doc["ruleset"]
+    parameters: dict[str, Parameter] = {}
+    for pname, spec in (doc.get("parameters") or {}).items():
+        param = Parameter(
+            name=pname,
+            type=spec["type"],
+            default=spec["default"],
+            description=spec["description"],
+            unit=spec.get("unit"),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            choices=tuple(spec["choices"]) if "choices" in spec else None,
+            source=spec.get("source"),
+            contested=spec.get("contested"),
+        )
+        line = _line_of(doc, ["parameters", pname])
+        try:
+            param.check(param.default, origin)
+        except RulesetError as exc:
+            raise RulesetError(f"default: {exc.reason}", file=origin, line=line) from None
+        if param.source and param.source not in doc["sources"]:
+            raise RulesetError(
+                f"parameter {pname!r} cites unknown source {param.source!r}", file=origin, line=line
+            )
+        parameters[pname] = param
+    plain = _plain(doc)
+    pack = RulePack(
+        id=manifest["id"],
+        version=manifest["version"],
+        title=manifest["title"],
+        status=manifest["status"],
+        reviewed=manifest.get("reviewed"),
+        description=manifest.get("description"),
+        sources=plain["sources"],
+        parameters=parameters,
+        rules=tuple(plain["rules"]),
+        scores=plain.get("scores") or {},
+        tests=tuple(plain.get("tests") or ()),
+        origin=origin,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        lines={
+            **{r["id"]: _line_of(doc, ["rules", i]) or 0 for i, r in enumerate(doc["rules"])},
+        },
+    )
+    _check_semantics(pack, doc)
+    return pack
+
+
+def _best_error(errors: list[Any]) -> Any:
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(errors) or errors[0]
+
+
+def _schema_message(err: Any) -> str:
+    msg = str(err.message)
+    if err.validator == "oneOf" and isinstance(err.instance, dict):
+        return f"not a valid entry here ({msg[:150]})"
+    return msg[:300]
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Semantic checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_semantics(
+    pack: RulePack,
+    doc: Mapping[str, Any],
+    known_derived: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    facts = {**FACT_FIELDS, **pack.derives(), **(known_derived or {})}
+    seen: set[str] = set()
+    for i, rule in enumerate(pack.rules):
+        line = _line_of(doc, ["rules", i])
+
+        def fail(msg: str, rule_id: str = rule["id"], line: int | None = line) -> RulesetError:
+            return RulesetError(f"rule {rule_id!r}: {msg}", file=pack.origin, line=line)
+
+        if rule["id"] in seen:
+            raise fail("duplicate rule id")
+        seen.add(rule["id"])
+        aliases: dict[str, str] = {}
+        for pattern in _patterns(rule):
+            fact_type = pattern.get("fact") or pattern.get("absent")
+            if fact_type not in facts:
+                raise fail(f"unknown fact type {fact_type!r} (known: {', '.join(sorted(facts))})")
+            if "fact" in pattern:
+                alias = pattern.get("as", fact_type)
+                if alias in aliases:
+                    raise fail(f"alias {alias!r} is bound twice; name one of them with 'as'")
+                aliases[alias] = fact_type
+        for pattern in _patterns(rule):
+            fact_type = pattern.get("fact") or pattern.get("absent")
+            if "where" in pattern:
+                _check_test(
+                    pattern["where"], facts[fact_type], fact_type, aliases, facts, pack, fail
+                )
+        then = rule["then"]
+        if "card" in then:
+            _check_card(then["card"], pack, aliases, facts, fail)
+        if "score" in then:
+            score = pack.scores.get(then["score"]["id"])
+            if score is None:
+                raise fail(f"unknown score {then['score']['id']!r}")
+            if then["score"]["component"] not in score["components"]:
+                raise fail(f"score component {then['score']['component']!r} is not declared")
+        if "derive" in then:
+            for operand in (then["derive"].get("fields") or {}).values():
+                _check_operand(operand, "any", aliases, facts, pack, fail)
+    for sid, score in pack.scores.items():
+        if score["source"] not in pack.sources:
+            raise RulesetError(
+                f"score {sid!r} cites unknown source {score['source']!r}",
+                file=pack.origin,
+                line=_line_of(doc, ["scores", sid]),
+            )
+        for band in score["bands"]:
+            if band["id"] in seen:
+                raise RulesetError(
+                    f"score band id {band['id']!r} clashes with another rule id",
+                    file=pack.origin,
+                    line=_line_of(doc, ["scores", sid]),
+                )
+            seen.add(band["id"])
+
+            def band_fail(
+                msg: str, bid: str = band["id"], line: int | None = _line_of(doc, ["scores", sid])
+            ) -> RulesetError:
+                return RulesetError(f"score band {bid!r}: {msg}", file=pack.origin, line=line)
+
+            _check_card(band["card"], pack, {}, facts, band_fail, score_card=True)
+
+
+def _check_test(
+    test: Mapping[str, Any],
+    fields: Mapping[str, str],
+    fact_type: str,
+    aliases: Mapping[str, str],
+    facts: Mapping[str, Mapping[str, str]],
+    pack: RulePack,
+    fail: Any,
+) -> None:
+    for key, value in test.items():
+        if key in ("all", "any"):
+            for sub in value:
+                _check_test(sub, fields, fact_type, aliases, facts, pack, fail)
+            continue
+        if key not in fields:
+            raise fail(f"fact {fact_type!r} has no field {key!r}")
+        ftype = fields[key]
+        if isinstance(value, Mapping):
+            for op, operand in value.items():
+                if op == "exists":
+                    continue
+                if op == "in":
+                    for item in operand:
+                        _check_operand(item, ftype, aliases, facts, pack, fail, key)
+                    continue
+                if op in ("gt", "gte", "lt", "lte") and ftype not in ("number", "integer", "any"):
+                    raise fail(f"'{op}' on {fact_type}.{key}, a {ftype} field")
+                _check_operand(operand, ftype, aliases, facts, pack, fail, key)
+        else:
+            _check_operand(value, ftype, aliases, facts, pack, fail, key)
+
+
+def _compatible(want: str, got: str) -> bool:
+    if "any" in (want, got) or want == got:
+        return True
+    return (want == "number" and got == "integer") or (want == "integer" and got == "number")
+
+
+def _check_operand(
+    operand: Any,
+    ftype: str,
+    aliases: Mapping[str, str],
+    facts: Mapping[str, Mapping[str, str]],
+    pack: RulePack,
+    fail: Any,
+    field: str = "",
+) -> None:
+    if isinstance(operand, Mapping):
+        alias, other = operand["ref"].split(".")
+        if alias not in aliases:
+            raise fail(f"ref {operand['ref']!r}: no fact bound as {alias!r}")
+        otype = facts[aliases[alias]].get(other)
+        if otype is None:
+            raise fail(f"ref {operand['ref']!r}: fact {aliases[alias]!r} has no field {other!r}")
+        if not _compatible(ftype, otype):
+            raise fail(f"{field}: compares a {ftype} with {operand['ref']} ({otype})")
+        return
+    if isinstance(operand, str) and operand.startswith("$"):
+        param = pack.parameters.get(operand[1:])
+        if param is None:
+            raise fail(f"unknown parameter {operand!r}")
+        if not _compatible(ftype, param.type):
+            raise fail(f"{field}: compares a {ftype} field with {operand} ({param.type})")
+        return
+    if not _compatible(ftype, _type_of(operand)):
+        raise fail(f"{field}: compares a {ftype} field with {operand!r} ({_type_of(operand)})")
+
+
+def _check_card(
+    card: Mapping[str, Any],
+    pack: RulePack,
+    aliases: Mapping[str, str],
+    facts: Mapping[str, Mapping[str, str]],
+    fail: Any,
+    *,
+    score_card: bool = False,
+) -> None:
+    sources = card["source"] if isinstance(card["source"], list) else [card["source"]]
+    for src in sources:
+        if src not in pack.sources:
+            raise fail(f"card cites unknown source {src!r}")
+    for text_key in ("summary", "detail"):
+        for m in PLACEHOLDER.finditer(card[text_key]):
+            name, field = m.group(1), m.group(2)
+            if field is None:
+                if name in pack.parameters or (score_card and name in ("score", "missing")):
+                    continue
+                raise fail(f"{text_key}: {{{name}}} is neither a parameter nor alias.field")
+            if name not in aliases or field not in facts[aliases[name]]:
+                raise fail(f"{text_key}: {{{name}.{field}}} names no bound fact field")
+    estimate = PLACEHOLDER.sub("12345678", card["summary"])
+    if len(estimate) > SUMMARY_MAX:
+        raise fail(
+            f"summary is {len(estimate)} characters with values filled in (max {SUMMARY_MAX})"
+        )
+    if card["indicator"] == "critical" and not PHYSICIAN.search(card["summary"] + card["detail"]):
+        raise fail("a critical card must tell the runner to see a physician")
+
+
+# ---------------------------------------------------------------------------------------------
+# Compilation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One rule ready for the backend, plus what the runtime needs to build its card."""
+
+    key: str
+    pack: RulePack
+    rule: Mapping[str, Any]
+    condition: Mapping[str, Any]
+    priority: int
+    params: Mapping[str, Any]
+    used_params: tuple[str, ...]
+    used_fields: Mapping[str, tuple[str, ...]]
+    stratum: int
+
+
+def compile_packs(
+    packs: Iterable[RulePack],
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    disabled: Iterable[str] = (),
+) -> tuple[list[CompiledRule], int]:
+    """Compile packs (parameters resolved, disabled rules dropped) into backend rules.
+
+    Returns the rules and the number of strata: rules that test the absence of a fact run in
+    a stratum after every rule that can derive that fact.
+    """
+    overrides = overrides or {}
+    off = set(disabled)
+    packs = list(packs)
+    compiled: list[CompiledRule] = []
+    derivers: dict[str, set[str]] = {}
+    absent_of: dict[str, set[str]] = {}
+    active: list[tuple[RulePack, Mapping[str, Any], dict[str, Any]]] = []
+    for pack in packs:
+        values = {n: p.default for n, p in pack.parameters.items()}
+        for name, value in (overrides.get(pack.id) or {}).items():
+            if name not in pack.parameters:
+                raise RulesetError(
+                    f"override for unknown parameter {name!r} of pack {pack.id!r}",
+                    file=pack.origin,
+                )
+            values[name] = pack.parameters[name].check(value, pack.origin)
+        for rule in pack.rules:
+            key = f"{pack.id}/{rule['id']}"
+            if key in off or rule["id"] in off:
+                continue
+            active.append((pack, rule, values))
+            derive = rule["then"].get("derive")
+            if derive:
+                derivers.setdefault(derive["fact"], set()).add(key)
+            absent_of[key] = {p["absent"] for p in _patterns(rule) if "absent" in p}
+    strata = _strata(derivers, absent_of)
+    for pack, rule, values in active:
+        key = f"{pack.id}/{rule['id']}"
+        used_params: set[str] = set()
+        used_fields: dict[str, set[str]] = {}
+        condition = _compile_when(rule, values, used_params, used_fields)
+        stratum = strata[key]
+        if stratum:
+            marker = {"$and": [{"type": PHASE_FACT}, {"n": stratum}]}
+            group = "all" if "all" in condition else "any"
+            if group == "any":  # an 'any' with a phase gate: gate every alternative
+                condition = {
+                    "any": [
+                        {"all": [alt, {"stridewise_phase_": marker}]} for alt in condition["any"]
+                    ]
+                }
+            else:
+                condition = {"all": [*condition["all"], {"stridewise_phase_": marker}]}
+        card = rule["then"].get("card") or {}
+        for text in (card.get("summary", ""), card.get("detail", "")):
+            for m in PLACEHOLDER.finditer(text):
+                if m.group(2) is None:
+                    if m.group(1) in values:
+                        used_params.add(m.group(1))
+                else:
+                    used_fields.setdefault(m.group(1), set()).add(m.group(2))
+        compiled.append(
+            CompiledRule(
+                key=key,
+                pack=pack,
+                rule=rule,
+                condition=condition,
+                priority=int(rule.get("priority", 50)),
+                params=values,
+                used_params=tuple(sorted(used_params)),
+                used_fields={a: tuple(sorted(f)) for a, f in used_fields.items()},
+                stratum=stratum,
+            )
+        )
+    return compiled, max(strata.values(), default=0)
+
+
+def _strata(derivers: Mapping[str, set[str]], absent_of: Mapping[str, set[str]]) -> dict[str, int]:
+    level: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def visit(key: str) -> int:
+        if key in level:
+            return level[key]
+        if key in visiting:
+            raise RulesetError(f"rule {key!r} depends on the absence of a fact it helps derive")
+        visiting.add(key)
+        lv = 0
+        for fact_type in absent_of.get(key, ()):
+            below = [visit(d) for d in derivers.get(fact_type, ())]
+            lv = max(lv, 1 + max(below, default=0))
+        visiting.discard(key)
+        level[key] = lv
+        return lv
+
+    for key in absent_of:
+        visit(key)
+    return level
+
+
+def _compile_when(
+    rule: Mapping[str, Any],
+    params: Mapping[str, Any],
+    used_params: set[str],
+    used_fields: dict[str, set[str]],
+) -> dict[str, Any]:
+    when = rule["when"]
+    group = "any" if isinstance(when, Mapping) and "any" in when else "all"
+    out = []
+    for n, pattern in enumerate(_patterns(rule)):
+        if "fact" in pattern:
+            fact_type, alias = pattern["fact"], pattern.get("as", pattern["fact"])
+            name = alias
+        else:
+            fact_type, alias = pattern["absent"], f"absent{n}"
+            name = f"{alias}$not"
+        tests: list[Any] = [{"type": fact_type}]
+        if "where" in pattern:
+            tests.append(_compile_test(pattern["where"], alias, params, used_params, used_fields))
+        out.append({name: {"$and": tests} if len(tests) > 1 else tests[0]})
+    return {group: out}
+
+
+def _compile_test(
+    test: Mapping[str, Any],
+    alias: str,
+    params: Mapping[str, Any],
+    used_params: set[str],
+    used_fields: dict[str, set[str]],
+) -> dict[str, Any]:
+    parts: list[Any] = []
+    for key, value in test.items():
+        if key in ("all", "any"):
+            subs = [_compile_test(s, alias, params, used_params, used_fields) for s in value]
+            parts.append({"$and" if key == "all" else "$or": subs})
+            continue
+        used_fields.setdefault(alias, set()).add(key)
+        if not isinstance(value, Mapping):
+            parts.append({key: _operand(value, params, used_params, used_fields)})
+            continue
+        for op, operand in value.items():
+            if op == "exists":
+                parts.append({"$ex" if operand else "$nex": {key: 1}})
+            elif op == "in":
+                alts = [{key: _operand(v, params, used_params, used_fields)} for v in operand]
+                parts.append({"$or": alts} if len(alts) > 1 else alts[0])
+            elif OPERATORS[op] is None:
+                parts.append({key: _operand(operand, params, used_params, used_fields)})
+            else:
+                parts.append(
+                    {OPERATORS[op]: {key: _operand(operand, params, used_params, used_fields)}}
+                )
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _operand(
+    value: Any, params: Mapping[str, Any], used_params: set[str], used_fields: dict[str, set[str]]
+) -> Any:
+    if isinstance(value, Mapping):
+        alias, field = value["ref"].split(".")
+        used_fields.setdefault(alias, set()).add(field)
+        return {alias: field}
+    if isinstance(value, str) and value.startswith("$"):
+        used_params.add(value[1:])
+        return copy.copy(params[value[1:]])
+    return value
+
+
+def builtin_pack_files() -> list[Traversable]:
+    """The YAML files shipped in :mod:`stridewise.rulesets`."""
+    root = files("stridewise.rulesets")
+    return sorted((f for f in root.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)

@@ -1,0 +1,309 @@
+"""The engine: rule packs + an athlete's history -> cards, for one date or a whole timeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from .backend import Firing, RulesBackend
+from .cards import Card, card_uuid, fmt_value, sort_cards
+from .errors import RulesetError
+from .events import Event
+from .facts import History
+from .rules import PHASE_FACT, PLACEHOLDER, CompiledRule, RulePack, compile_packs
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Everything one evaluation produced: the input facts, the firings and the cards."""
+
+    date: dt.date
+    facts: tuple[Mapping[str, Any], ...]
+    fired: tuple[str, ...]
+    cards: tuple[Card, ...]
+    derived: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wording:
+    """A clinic's replacement text for one rule's card."""
+
+    summary: str | None = None
+    detail: str | None = None
+
+
+class Engine:
+    """Compiled rule packs, ready to evaluate athletes one at a time (thread-safe).
+
+    ``overrides`` maps pack id -> parameter -> value (validated against type and bounds);
+    ``disabled`` holds rule ids (``pack/rule`` or bare ``rule``); ``wording`` maps
+    ``pack/rule`` to replacement card text.
+    """
+
+    def __init__(
+        self,
+        packs: Iterable[RulePack],
+        *,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        disabled: Iterable[str] = (),
+        wording: Mapping[str, Wording] | None = None,
+    ) -> None:
+        self.packs = list(packs)
+        ids = [p.id for p in self.packs]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise RulesetError(f"rule pack(s) loaded twice: {', '.join(sorted(dupes))}")
+        self.disabled = frozenset(disabled)
+        self.rules, self.strata = compile_packs(
+            self.packs, overrides=overrides, disabled=self.disabled
+        )
+        self._by_key = {r.key: r for r in self.rules}
+        self.wording = dict(wording or {})
+        self._backend = RulesBackend(
+            {r.key: (r.condition, 100 - r.priority, self._action(r)) for r in self.rules}
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _action(rule: CompiledRule) -> Any:
+        derive = rule.rule["then"].get("derive")
+        if not derive:
+            return None
+        fields = derive.get("fields") or {}
+
+        def act(matched: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+            fact = {"type": derive["fact"], "rule": rule.key}
+            for name, operand in fields.items():
+                fact[name] = _resolve(operand, matched, rule.params)
+            return [fact]
+
+        return act
+
+    # -- evaluation ------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        history: History | Iterable[Event],
+        as_of: dt.date,
+        *,
+        athlete: str = "athlete",
+    ) -> list[Card]:
+        """Cards for one athlete as of the end of ``as_of``."""
+        if not isinstance(history, History):
+            history = History(history)
+        return list(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete).cards)
+
+    def timeline(
+        self,
+        history: History | Iterable[Event],
+        start: dt.date,
+        end: dt.date,
+        *,
+        athlete: str = "athlete",
+    ) -> Iterator[tuple[dt.date, list[Card]]]:
+        """Cards for every day from ``start`` to ``end`` (facts derived once, incrementally)."""
+        if not isinstance(history, History):
+            history = History(history)
+        for day, facts in history.timeline(start, end):
+            yield day, list(self.evaluate_facts(facts, day, athlete=athlete).cards)
+
+    def evaluate_facts(
+        self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
+    ) -> Evaluation:
+        """Run the rules over ready-made facts (what pack test cases and apps with facts use)."""
+        asserted = list(facts) + [{"type": PHASE_FACT, "n": n} for n in range(1, self.strata + 1)]
+        firings = self._backend.evaluate(asserted)
+        return self._cards(firings, facts, as_of, athlete)
+
+    # -- cards -----------------------------------------------------------------------------------
+
+    def _cards(
+        self,
+        firings: list[Firing],
+        facts: Sequence[Mapping[str, Any]],
+        as_of: dt.date,
+        athlete: str,
+    ) -> Evaluation:
+        grouped: dict[str, list[Firing]] = {}
+        for f in firings:
+            grouped.setdefault(f.rule, []).append(f)
+        cards: list[Card] = []
+        scores: dict[tuple[str, str], dict[str, tuple[int, Firing, CompiledRule]]] = {}
+        derived: list[Mapping[str, Any]] = []
+        for key, group in grouped.items():
+            rule = self._by_key[key]
+            then = rule.rule["then"]
+            if "card" in then:
+                cards.append(self._card(rule, then["card"], group, as_of, athlete))
+            if "score" in then:
+                spec = then["score"]
+                comps = scores.setdefault((rule.pack.id, spec["id"]), {})
+                best = comps.get(spec["component"])
+                if best is None or spec["points"] > best[0]:
+                    comps[spec["component"]] = (spec["points"], group[0], rule)
+            if "derive" in then:
+                derived.extend({"type": then["derive"]["fact"], "rule": key} for _ in group[:1])
+        for (pack_id, score_id), comps in scores.items():
+            card = self._score_card(pack_id, score_id, comps, as_of, athlete)
+            if card:
+                cards.append(card)
+        return Evaluation(
+            date=as_of,
+            facts=tuple(facts),
+            fired=tuple(sorted(grouped)),
+            cards=tuple(sort_cards(cards)),
+            derived=tuple(derived),
+        )
+
+    def _card(
+        self,
+        rule: CompiledRule,
+        spec: Mapping[str, Any],
+        group: list[Firing],
+        as_of: dt.date,
+        athlete: str,
+    ) -> Card:
+        first = group[0].matched
+        seen: set[str] = set()
+        facts: list[dict[str, Any]] = []
+        for firing in group:  # duplicate firings collapse into one card listing each match
+            entry = {
+                alias: {
+                    "type": fact.get("type"),
+                    **{f: fact.get(f) for f in rule.used_fields.get(alias, ()) if f in fact},
+                }
+                for alias, fact in firing.matched.items()
+                if alias in rule.used_fields or not alias.startswith("stridewise_phase")
+            }
+            entry = {a: v for a, v in entry.items() if not a.startswith("stridewise_phase")}
+            marker = repr(sorted((a, sorted(v.items())) for a, v in entry.items()))
+            if marker not in seen:
+                seen.add(marker)
+                facts.append(entry)
+        wording = self.wording.get(rule.key) or Wording()
+        summary = _fill(wording.summary or spec["summary"], first, rule.params)
+        detail = _fill(wording.detail or spec["detail"], first, rule.params).strip()
+        detail += _contested_note(rule)
+        return Card(
+            uuid=card_uuid(athlete, rule.key, as_of),
+            summary=_short(summary),
+            indicator=spec["indicator"],
+            detail=detail,
+            source=_source(rule.pack, spec["source"]),
+            sources=_sources(rule.pack, spec["source"]),
+            rule_id=rule.rule["id"],
+            ruleset_id=rule.pack.id,
+            ruleset_version=rule.pack.version,
+            category=spec.get("category") or rule.rule.get("category") or rule.pack.id,
+            kind=spec.get("kind", "finding"),
+            date=as_of,
+            priority=rule.priority,
+            facts=tuple(facts),
+            parameters={p: rule.params[p] for p in rule.used_params},
+        )
+
+    def _score_card(
+        self,
+        pack_id: str,
+        score_id: str,
+        comps: Mapping[str, tuple[int, Firing, CompiledRule]],
+        as_of: dt.date,
+        athlete: str,
+    ) -> Card | None:
+        pack = next(p for p in self.packs if p.id == pack_id)
+        score = pack.scores[score_id]
+        total = sum(points for points, _, _ in comps.values())
+        missing = [c for c in score["components"] if c not in comps]
+        band = next(
+            (b for b in score["bands"] if b.get("min", -(10**6)) <= total <= b.get("max", 10**6)),
+            None,
+        )
+        if band is None or {f"{pack_id}/{band['id']}", band["id"]} & self.disabled:
+            return None
+        spec = band["card"]
+        values = {"score": total, "missing": ", ".join(missing) or "none"}
+        key = f"{pack_id}/{band['id']}"
+        wording = self.wording.get(key) or Wording()
+        detail = _fill(wording.detail or spec["detail"], {}, values).strip()
+        detail += "\n\n**Points:** " + ", ".join(
+            f"{c.replace('_', ' ')} {points}" for c, (points, _, _) in sorted(comps.items())
+        )
+        if missing:
+            detail += (
+                "\n\n**Not scored (no data):** "
+                + ", ".join(m.replace("_", " ") for m in missing)
+                + ". The total can only go up as these are filled in."
+            )
+        return Card(
+            uuid=card_uuid(athlete, key, as_of),
+            summary=_short(_fill(wording.summary or spec["summary"], {}, values)),
+            indicator=spec["indicator"],
+            detail=detail,
+            source=_source(pack, spec["source"]),
+            sources=_sources(pack, spec["source"]),
+            rule_id=band["id"],
+            ruleset_id=pack.id,
+            ruleset_version=pack.version,
+            category=spec.get("category") or pack.id,
+            kind=spec.get("kind", "finding"),
+            date=as_of,
+            priority=100,
+            facts=tuple(
+                {"component": c, "points": p, "rule": r.rule["id"]}
+                for c, (p, _, r) in sorted(comps.items())
+            ),
+            parameters={"score": total, "missing": missing},
+        )
+
+
+def _resolve(
+    operand: Any, matched: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any]
+) -> Any:
+    if isinstance(operand, Mapping):
+        alias, field = operand["ref"].split(".")
+        return matched.get(alias, {}).get(field)
+    if isinstance(operand, str) and operand.startswith("$"):
+        return params[operand[1:]]
+    return operand
+
+
+def _fill(text: str, matched: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any]) -> str:
+    def sub(m: Any) -> str:
+        name, field = m.group(1), m.group(2)
+        if field is None:
+            return fmt_value(params[name]) if name in params else m.group(0)
+        value = matched.get(name, {}).get(field)
+        return fmt_value(value) if value is not None else "?"
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+def _short(summary: str) -> str:
+    return summary if len(summary) < 140 else summary[:138].rstrip() + "…"
+
+
+def _source(pack: RulePack, ref: str | list[str]) -> dict[str, str]:
+    first = ref[0] if isinstance(ref, list) else ref
+    src = pack.sources[first]
+    out = {"label": src["label"]}
+    if "url" in src:
+        out["url"] = src["url"]
+    return out
+
+
+def _sources(pack: RulePack, ref: str | list[str]) -> tuple[dict[str, str], ...]:
+    refs = ref if isinstance(ref, list) else [ref]
+    return tuple(_source(pack, r) for r in refs)
+
+
+def _contested_note(rule: CompiledRule) -> str:
+    notes = [
+        f"- `{name}` = {fmt_value(rule.params[name])}"
+        f"{' ' + p.unit if p.unit else ''}: {p.contested}"
+        for name in rule.used_params
+        if (p := rule.pack.parameters[name]).contested
+    ]
+    return "\n\n**Contested threshold:**\n" + "\n".join(notes) if notes else ""
