@@ -153,6 +153,16 @@ class Tree(abc.ABC):
     def is_file(self, name: str) -> bool:
         """True if ``name`` is a file in the tree."""
 
+    def find(self, basename: str, *, max_depth: int = 1) -> list[str]:
+        """Files named ``basename`` (any case) up to ``max_depth`` folders down, nearest first."""
+        wanted = basename.lower()
+        hits = [
+            n
+            for n in self.names()
+            if n.rsplit("/", 1)[-1].lower() == wanted and n.count("/") <= max_depth
+        ]
+        return sorted(hits, key=lambda n: (n.count("/"), n))
+
     def where(self, name: str) -> str:
         """``name`` as shown in messages: the tree's label, then the entry."""
         return f"{self.label}/{name}"
@@ -184,6 +194,19 @@ class Tree(abc.ABC):
                     "a damaged archive); refusing it",
                     file=where,
                 )
+        self._budget.used += len(out)
+        return bytes(out)
+
+    def read_head(self, name: str, size: int = 64 * 1024) -> bytes:
+        """At most the first ``size`` bytes of ``name``: a cheap peek at its content."""
+        if not self.is_file(name):
+            raise InputError(f"no file {name!r} in {self.label}", file=self.label)
+        out = bytearray()
+        for chunk in self._chunks(name, size):
+            out += chunk
+            if len(out) >= size:
+                break
+        del out[size:]
         self._budget.used += len(out)
         return bytes(out)
 
@@ -453,6 +476,32 @@ class _FolderTree(Tree):
                     stack.append((Path(entry.path), rel + "/"))
                 elif entry.is_file(follow_symlinks=False):
                     yield rel
+
+    def find(self, basename: str, *, max_depth: int = 1) -> list[str]:
+        """Like :meth:`Tree.find`, scanning only the folders it needs (not the whole tree)."""
+        wanted = basename.lower()
+        hits: list[str] = []
+        level: list[tuple[Path, str]] = [(self._root, "")]
+        seen = 0
+        for depth in range(max_depth + 1):
+            below: list[tuple[Path, str]] = []
+            for folder, prefix in level:
+                try:
+                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                except OSError:
+                    continue
+                for entry in entries:
+                    seen += 1
+                    if seen > self.limits.max_entries:
+                        return sorted(hits, key=lambda n: (n.count("/"), n))
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_file(follow_symlinks=False) and entry.name.lower() == wanted:
+                        hits.append(prefix + entry.name)
+                    elif depth < max_depth and entry.is_dir(follow_symlinks=False):
+                        below.append((Path(entry.path), f"{prefix}{entry.name}/"))
+            level = below
+        return sorted(hits, key=lambda n: (n.count("/"), n))
 
     def is_file(self, name: str) -> bool:
         try:
