@@ -620,3 +620,88 @@ def _refs_to_defs(node: Any) -> Any:
     if isinstance(node, list):
         return [_refs_to_defs(v) for v in node]
     return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-source de-duplication
+# ---------------------------------------------------------------------------------------------
+
+#: Two activities are the same when their UTC starts are this close...
+DEDUP_START_S = 120.0
+#: ...and their distances differ by at most this fraction (of the longer one).
+DEDUP_DISTANCE_FRACTION = 0.03
+
+
+def _same_activity(a: Run | CrossTraining, b: Run | CrossTraining) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, CrossTraining) and a.sport != b.sport:
+        return False
+    if abs((a.start - b.start).total_seconds()) > DEDUP_START_S:
+        return False
+    da, db = a.distance_m or 0.0, b.distance_m or 0.0
+    if da == 0.0 and db == 0.0:
+        return True
+    return abs(da - db) <= DEDUP_DISTANCE_FRACTION * max(da, db)
+
+
+def _richness(e: Run | CrossTraining) -> tuple[int, int]:
+    filled = sum(
+        1
+        for f in dataclasses.fields(e)
+        if getattr(e, f.name) not in (None, (), "") and f.name not in ("id", "source")
+    )
+    return filled, 0 if e.source == "strava" else 1  # on a tie, prefer the device's own file
+
+
+def _merge(keep: Any, other: Any) -> Any:
+    """``keep`` with gaps filled from ``other`` and both records' ids remembered."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(keep):
+        if getattr(keep, f.name) is None and getattr(other, f.name) is not None:
+            changes[f.name] = getattr(other, f.name)
+    also = [*keep.also_sources]
+    for ref in (other.id, *other.also_sources):
+        if ref not in also and ref != keep.id:
+            also.append(ref)
+    changes["also_sources"] = tuple(also)
+    return dataclasses.replace(keep, **changes)
+
+
+def deduplicate(events: Iterable[Event]) -> tuple[list[Event], int]:
+    """Merge the same activity recorded by several sources; return events and merges made.
+
+    Same sport, UTC start within :data:`DEDUP_START_S` and distance within
+    :data:`DEDUP_DISTANCE_FRACTION`: the richer record is kept (more fields filled), its gaps
+    filled from the other, and the other's ids kept in ``also_sources``. Exact id repeats
+    (re-importing the same file) collapse silently and are not counted as merges.
+    """
+    by_id: dict[str, Event] = {}
+    for e in events:
+        by_id[e.id] = e
+    activities = sorted(
+        (e for e in by_id.values() if isinstance(e, Run | CrossTraining)),
+        key=lambda e: e.start,
+    )
+    others = [e for e in by_id.values() if not isinstance(e, Run | CrossTraining)]
+    kept: list[Run | CrossTraining] = []
+    merged = 0
+    window_start = 0
+    for act in activities:
+        while (
+            window_start < len(kept)
+            and (act.start - kept[window_start].start).total_seconds() > DEDUP_START_S
+        ):
+            window_start += 1
+        for k in range(window_start, len(kept)):
+            twin = kept[k]
+            if _same_activity(twin, act):
+                if act.id in twin.also_sources:
+                    break
+                a, b = (twin, act) if _richness(twin) >= _richness(act) else (act, twin)
+                kept[k] = _merge(a, b)
+                merged += 1
+                break
+        else:
+            kept.append(act)
+    return [*others, *kept], merged

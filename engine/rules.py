@@ -709,3 +709,42 @@ def builtin_pack_files() -> list[Traversable]:
     """The YAML files shipped in :mod:`stridewise.rulesets`."""
     root = files("stridewise.rulesets")
     return sorted((f for f in root.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+
+
+def iter_pack_files(source: Path | Traversable) -> list[Path | Traversable]:
+    """A pack file, or the ``*.yaml`` files in a folder (sorted by name)."""
+    if source.is_dir():
+        return sorted(
+            (f for f in source.iterdir() if f.name.endswith((".yaml", ".yml"))),
+            key=lambda f: f.name,
+        )
+    return [source]
+
+
+def load_packs(
+    sources: Iterable[Path | Traversable],
+) -> tuple[list[RulePack], list[RulesetError]]:
+    """Load every pack from files/folders; a broken pack is reported, the others still load.
+
+    When two sources provide the same pack id, the first wins and the second is reported.
+    """
+    packs: list[RulePack] = []
+    errors: list[RulesetError] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        for f in iter_pack_files(source):
+            try:
+                pack = load_pack(f)
+            except RulesetError as exc:
+                errors.append(exc)
+                continue
+            if pack.id in seen:
+                errors.append(
+                    RulesetError(
+                        f"pack id {pack.id!r} already loaded from {seen[pack.id]}", file=str(f)
+                    )
+                )
+                continue
+            seen[pack.id] = pack.origin
+            packs.append(pack)
+    return packs, errors

@@ -1,1 +1,108 @@
-"""stridewise: sourced recommendations that keep runners clear of bone stress injuries."""
+"""stridewise: sourced recommendations that keep runners clear of bone stress injuries.
+
+The API for apps that embed stridewise::
+
+    import datetime as dt
+    import stridewise
+
+    engine = stridewise.build_engine(overrides={"footwear": {"replace_km": 600}})
+    history = stridewise.History(stridewise.load_events([...event dicts...]))
+    for card in engine.evaluate(history, dt.date(2026, 10, 31)):
+        print(card.indicator, card.summary, card.source["label"])
+
+Events come from dicts in the published schema (:func:`load_events`), or from files through
+the adapters (:func:`import_paths`). Every card names its source and the facts behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from stridewise.engine.cards import Card
+from stridewise.engine.errors import (
+    EngineError,
+    EventValidationError,
+    InputError,
+    RulesetError,
+    StridewiseError,
+)
+from stridewise.engine.events import Event, dump_event, json_schema, load_event
+from stridewise.engine.facts import History
+from stridewise.engine.rules import RulePack, load_pack, load_packs
+from stridewise.engine.runtime import Engine, Evaluation, Wording
+from stridewise.importer import ImportResult, import_paths
+from stridewise.plugins import PluginHost
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Card",
+    "Engine",
+    "EngineError",
+    "Evaluation",
+    "Event",
+    "EventValidationError",
+    "History",
+    "ImportResult",
+    "InputError",
+    "PluginHost",
+    "RulePack",
+    "RulesetError",
+    "StridewiseError",
+    "Wording",
+    "build_engine",
+    "dump_event",
+    "import_paths",
+    "json_schema",
+    "load_event",
+    "load_events",
+    "load_pack",
+    "load_packs",
+    "plugin_packs",
+]
+
+
+def load_events(items: Iterable[Mapping[str, Any]]) -> list[Event]:
+    """Validate event dicts (each with its ``kind``); the first bad one raises, naming its index."""
+    events = []
+    for n, item in enumerate(items):
+        try:
+            events.append(load_event(item))
+        except InputError as exc:
+            raise exc.located(row=n) from None
+    return events
+
+
+def plugin_packs(host: PluginHost | None = None) -> tuple[list[RulePack], list[RulesetError]]:
+    """Every rule pack the installed plugins provide (built-in packs included)."""
+    host = host or PluginHost()
+    return load_packs(src for _, src in host.ruleset_sources())
+
+
+def build_engine(
+    *,
+    packs: Iterable[RulePack] | None = None,
+    extra_pack_paths: Iterable[Path | str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    disabled: Iterable[str] = (),
+    wording: Mapping[str, Wording] | None = None,
+    host: PluginHost | None = None,
+    strict: bool = False,
+) -> Engine:
+    """An engine over the plugins' packs (or ``packs``), plus packs from ``extra_pack_paths``.
+
+    A pack that fails to load is skipped (see :func:`plugin_packs` for the errors) unless
+    ``strict`` is set, in which case the first error is raised.
+    """
+    errors: list[RulesetError] = []
+    if packs is None:
+        chosen, errors = plugin_packs(host)
+    else:
+        chosen = list(packs)
+    extra, extra_errors = load_packs(Path(p) for p in extra_pack_paths)
+    errors += extra_errors
+    if strict and errors:
+        raise errors[0]
+    return Engine([*chosen, *extra], overrides=overrides, disabled=disabled, wording=wording)

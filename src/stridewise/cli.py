@@ -1,0 +1,440 @@
+"""The ``stridewise`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+import click
+import platformdirs
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from stridewise import build_engine
+from stridewise.adapters.journal import KIND_SECTION, append_entry
+from stridewise.engine.cards import Card, fmt_value
+from stridewise.engine.errors import StridewiseError
+from stridewise.engine.events import dump_event, json_schema
+from stridewise.engine.facts import History
+from stridewise.importer import ImportResult, import_paths
+from stridewise.plugins import PluginHost
+
+STYLE = {
+    "critical": "bold white on red",
+    "warning": "bold black on yellow",
+    "info": "bold white on blue",
+}
+DEMO_AS_OF = dt.date(2026, 10, 31)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def default_journal() -> Path:
+    """Where ``stridewise log`` writes unless told otherwise."""
+    env = os.environ.get("STRIDEWISE_JOURNAL")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("stridewise")) / "journal.yaml"
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    if value == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
+
+
+class _Group(click.Group):
+    """Turns stridewise errors into one clear line; bugs get a short note (traceback on demand)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StridewiseError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("STRIDEWISE_DEBUG"):
+                traceback.print_exc()
+            err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                "This is a bug in stridewise or a plugin; run with STRIDEWISE_DEBUG=1 for details."
+            )
+            sys.exit(3)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="stridewise")
+def cli() -> None:
+    """Sourced recommendations that keep runners clear of bone stress injuries."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing
+# ---------------------------------------------------------------------------------------------
+
+
+def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> ImportResult:
+    show = not quiet and err_console.is_terminal
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    ) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def tick(path: Path) -> None:
+            bar.update(task, advance=1, description=f"importing {path.name[:40]}")
+
+        result = import_paths(paths, host, progress=tick)
+    for error in host.errors:
+        err_console.print(f"[yellow]warning:[/] {error}", highlight=False)
+    return result
+
+
+def _print_skipped(result: ImportResult) -> None:
+    for s in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {s}", highlight=False)
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_cmd(paths: tuple[str, ...], as_json: bool) -> None:
+    """Read PATHS (Strava/Garmin exports, FIT/TCX/GPX files or folders, journals) and summarise."""
+    result = _import(paths, PluginHost(), quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
+        return
+    table = Table(title="Import summary", show_header=True)
+    table.add_column("source")
+    table.add_column("activities", justify="right")
+    for source, n in sorted(result.activities_by_source.items()):
+        table.add_row(source, str(n))
+    console.print(table)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.events_by_kind.items()))
+    console.print(f"files read: {result.files_read}; events: {kinds or 'none'}")
+    console.print(f"duplicates merged across sources: {result.duplicates_merged}")
+    console.print(f"skipped: {len(result.skipped)}")
+    _print_skipped(result)
+
+
+@cli.command("events")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--jsonl", is_flag=True, default=True, help="One JSON event per line (default).")
+def events_cmd(paths: tuple[str, ...], jsonl: bool) -> None:
+    """Print the normalized events read from PATHS, in the published event schema."""
+    result = _import(paths, PluginHost(), quiet=True)
+    for event in sorted(result.events, key=lambda e: (e.kind, e.id)):
+        click.echo(json.dumps(dump_event(event), ensure_ascii=False))
+    _print_skipped(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+def _report(
+    history: History,
+    as_of: dt.date | None,
+    *,
+    as_json: bool,
+    title: str,
+    host: PluginHost,
+    extra_packs: Sequence[str] = (),
+) -> None:
+    engine = build_engine(host=host, extra_pack_paths=extra_packs)
+    day = as_of or history.last_day or dt.date.today()
+    cards = engine.evaluate(history, day)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"as_of": day.isoformat(), "cards": [c.to_dict() for c in cards]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    training = next(f for f in history.facts(day) if f["type"] == "training")
+    console.print(
+        Panel.fit(
+            f"[bold]{title}[/] as of {day.isoformat()}\n"
+            f"history: {training.get('days_of_history', 0)} days; "
+            f"last 7 days: {fmt_value(training.get('load_7d_km', 0))} km; "
+            f"last 28 days: {fmt_value(training.get('load_28d_km', 0))} km; "
+            f"rule packs: {', '.join(f'{p.id} {p.version}' for p in engine.packs)}",
+        )
+    )
+    if not cards:
+        console.print("No recommendations today: nothing in the data calls for one.")
+    for card in cards:
+        _print_card(card)
+
+
+def _print_card(card: Card) -> None:
+    console.print(f"[{STYLE[card.indicator]}] {card.indicator.upper()} [/] [bold]{card.summary}[/]")
+    console.print(Markdown(card.detail))
+    why = "; ".join(
+        ", ".join(
+            f"{alias}.{k} = {fmt_value(v)}"
+            for alias, fields in match.items()
+            if isinstance(fields, dict)
+            for k, v in fields.items()
+            if k != "type"
+        )
+        or ", ".join(f"{k} = {fmt_value(v)}" for k, v in match.items())
+        for match in card.facts
+    )
+    params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in card.parameters.items())
+    console.print(
+        f"[dim]Why:[/] {why or 'see detail'}"
+        + (f" [dim](parameters: {params})[/]" if params else ""),
+        highlight=False,
+    )
+    for src in card.sources or (card.source,):
+        console.print(
+            f"[dim]Source:[/] {src['label']}" + (f" <{src['url']}>" if "url" in src else ""),
+            highlight=False,
+        )
+    console.print(
+        f"[dim]Rule: {card.ruleset_id} {card.ruleset_version} / {card.rule_id}[/]\n",
+        highlight=False,
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
+@click.option("--as-of", "as_of", default=None, help="Evaluate as of this date (YYYY-MM-DD).")
+def demo(as_json: bool, as_of: str | None) -> None:
+    """Run the bundled sample athlete and print the recommendations."""
+    resource = files("stridewise").joinpath("data/demo_athlete.yaml")
+    host = PluginHost()
+    with as_file(resource) as path:
+        result = _import([str(path)], host, quiet=True)
+    if result.skipped:
+        _print_skipped(result)
+    day = _date(as_of) or DEMO_AS_OF
+    _report(History(result.events), day, as_json=as_json, title="Sample athlete", host=host)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
+@click.option(
+    "--as-of", "as_of", default=None, help="Date to evaluate (default: the latest day in the data)."
+)
+@click.option(
+    "--pack",
+    "packs",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Extra rule pack file or folder.",
+)
+def report(
+    paths: tuple[str, ...], as_json: bool, as_of: str | None, packs: tuple[str, ...]
+) -> None:
+    """Import PATHS and print the recommendations for the runner in them."""
+    host = PluginHost()
+    result = _import(paths, host, quiet=as_json)
+    _print_skipped(result)
+    if not result.events:
+        raise StridewiseError("nothing was imported, so there is nothing to evaluate")
+    history = History(result.events)
+    _report(history, _date(as_of), as_json=as_json, title="Report", host=host, extra_packs=packs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def log() -> None:
+    """Append an entry to your journal (atomic: a failed command changes nothing)."""
+
+
+def _journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--journal",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Journal file (default: $STRIDEWISE_JOURNAL or the user data folder).",
+    )(f)
+
+
+def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
+    path = journal or default_journal()
+    entry = {k: v for k, v in entry.items() if v is not None and v is not False}
+    event = append_entry(path, kind, entry)
+    click.echo(f"added {kind} {event.id} to {path}")
+
+
+@log.command("run")
+@_journal_option
+@click.option("--date", "date_", required=True, help="Date of the run (YYYY-MM-DD).")
+@click.option("--distance-km", type=float, required=True)
+@click.option("--time", "time_", help="Moving time, mm:ss or h:mm:ss.")
+@click.option("--start-time", help="Local start time HH:MM (default 07:00).")
+@click.option("--utc-offset", help="Local UTC offset, e.g. +01:00.")
+@click.option("--shoe", help="Shoe id.")
+@click.option("--rpe", type=float, help="Perceived effort 0-10.")
+@click.option("--cadence", "cadence_spm", type=float, help="Average cadence, steps/min.")
+@click.option(
+    "--surface",
+    type=click.Choice(["road", "trail", "track", "treadmill", "grass", "sand", "mixed"]),
+)
+def log_run(journal: Path | None, date_: str, time_: str | None, **fields: Any) -> None:
+    """Log a run."""
+    _append(journal, "run", {"date": date_, "time": time_, **fields})
+
+
+@log.command("pain")
+@_journal_option
+@click.option("--date", "date_", required=True)
+@click.option(
+    "--site", required=True, help="e.g. shin, foot, hip, groin, tibia_anterior, navicular."
+)
+@click.option("--severity", type=click.IntRange(0, 10), required=True)
+@click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
+@click.option("--with-activity", is_flag=True)
+@click.option("--after-rest", is_flag=True)
+@click.option("--at-rest", is_flag=True)
+@click.option("--at-night", is_flag=True)
+@click.option("--swelling", is_flag=True)
+@click.option("--point-tenderness", is_flag=True)
+@click.option("--hop-pain", is_flag=True)
+@click.option("--note")
+def log_pain(journal: Path | None, date_: str, **fields: Any) -> None:
+    """Log a pain report."""
+    _append(journal, "pain", {"date": date_, **fields})
+
+
+@log.command("shoe")
+@_journal_option
+@click.option("--id", "id_", required=True, help="Short id you will use with --shoe.")
+@click.option("--name", required=True)
+@click.option("--model")
+@click.option("--first-used")
+@click.option("--retired")
+@click.option("--start-distance-km", type=float, default=0.0)
+def log_shoe(journal: Path | None, id_: str, start_distance_km: float, **fields: Any) -> None:
+    """Add a pair of shoes."""
+    _append(journal, "shoe", {"id": id_, "start_distance_m": start_distance_km * 1000, **fields})
+
+
+@log.command("nutrition")
+@_journal_option
+@click.option("--date", "date_", required=True)
+@click.option("--energy-intake-kcal", type=float)
+@click.option("--exercise-energy-kcal", type=float)
+@click.option("--fat-free-mass-kg", type=float)
+@click.option("--calcium-mg", type=float)
+@click.option("--vitamin-d-iu", type=float)
+@click.option("--serum-25ohd-nmol-l", type=float)
+def log_nutrition(journal: Path | None, date_: str, **fields: Any) -> None:
+    """Log a day's nutrition."""
+    _append(journal, "nutrition", {"date": date_, **fields})
+
+
+@log.command("injury")
+@_journal_option
+@click.option("--date", "date_", required=True, help="Date of diagnosis.")
+@click.option("--site", required=True)
+@click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
+@click.option("--grade", type=click.IntRange(1, 4))
+@click.option("--cleared", help="Date you were cleared to run.")
+def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
+    """Log a diagnosed bone stress injury."""
+    _append(journal, "injury", {"date": date_, **fields})
+
+
+@log.command("profile")
+@_journal_option
+@click.option("--recorded", default=None, help="Date (default today).")
+@click.option("--sex", type=click.Choice(["female", "male", "other"]))
+@click.option("--birth-year", type=int)
+@click.option("--height-m", type=float)
+@click.option("--weight-kg", type=float)
+def log_profile(journal: Path | None, recorded: str | None, **fields: Any) -> None:
+    """Record your profile (the latest one counts)."""
+    _append(journal, "profile", {"recorded": recorded or dt.date.today().isoformat(), **fields})
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugins and schema
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List installed plugins, their versions and hooks, and plugins that failed."""
+    host = PluginHost()
+    adapters = {a.name: a for a in host.adapters()}
+    rows = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "hooks": list(p.hooks),
+        }
+        for p in host.plugins()
+    ]
+    failed = [{"name": e.plugin, "stage": e.stage, "error": e.error} for e in host.errors]
+    if as_json:
+        click.echo(
+            json.dumps({"plugins": rows, "adapters": sorted(adapters), "errors": failed}, indent=2)
+        )
+        return
+    table = Table(title="Plugins")
+    for col in ("name", "distribution", "version", "hooks"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["name"], row["distribution"] or "-", row["version"] or "-", ", ".join(row["hooks"])
+        )
+    console.print(table)
+    console.print(
+        "adapters: " + ", ".join(f"{n} ({a.description})" for n, a in sorted(adapters.items()))
+    )
+    for e in failed:
+        err_console.print(
+            f"[red]failed:[/] {e['name']} ({e['stage']}): {e['error']}", highlight=False
+        )
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the normalized events."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    host = PluginHost()
+    host.register_commands(cli)
+    cli.main(args=list(argv) if argv is not None else None, prog_name="stridewise")
+
+
+__all__ = ["KIND_SECTION", "cli", "main"]
