@@ -169,6 +169,11 @@ class Tree(abc.ABC):
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _require(self, name: str) -> None:
+        """Raise InputError unless ``name`` is a file of the tree."""
+        if not self.is_file(name):
+            raise InputError(f"no file {name!r} in {self.label}", file=self.label)
+
     @abc.abstractmethod
     def _declared_size(self, name: str) -> int: ...
 
@@ -178,8 +183,7 @@ class Tree(abc.ABC):
 
     def read(self, name: str) -> bytes:
         """The bytes of file ``name``, within the limits; InputError if it is missing or too big."""
-        if not self.is_file(name):
-            raise InputError(f"no file {name!r} in {self.label}", file=self.label)
+        self._require(name)
         where = self.where(name)
         declared = self._declared_size(name)
         self._check_size(declared, where, declared=True)
@@ -190,8 +194,8 @@ class Tree(abc.ABC):
             self._check_size(len(out), where, declared=False)
             if len(out) > declared:
                 raise InputError(
-                    f"entry inflates beyond its declared size of {_fmt(declared)} (a zip bomb or "
-                    "a damaged archive); refusing it",
+                    f"entry inflates beyond its declared size of {_fmt(declared)} (the declared "
+                    "size is its limit: a zip bomb or a damaged archive); refusing it",
                     file=where,
                 )
         self._budget.used += len(out)
@@ -199,8 +203,7 @@ class Tree(abc.ABC):
 
     def read_head(self, name: str, size: int = 64 * 1024) -> bytes:
         """At most the first ``size`` bytes of ``name``: a cheap peek at its content."""
-        if not self.is_file(name):
-            raise InputError(f"no file {name!r} in {self.label}", file=self.label)
+        self._require(name)
         out = bytearray()
         for chunk in self._chunks(name, size):
             out += chunk
@@ -508,6 +511,14 @@ class _FolderTree(Tree):
             return stat.S_ISREG(self._lstat(name).st_mode)
         except (InputError, OSError):
             return False
+
+    def _require(self, name: str) -> None:
+        try:
+            mode = self._lstat(name).st_mode
+        except OSError:
+            mode = 0
+        if not stat.S_ISREG(mode):
+            raise InputError(f"no file {name!r} in {self.label}", file=self.label)
 
     def _path(self, name: str) -> Path:
         clean = safe_name(name, where=self.label)
