@@ -182,12 +182,20 @@ class RulesBackend:
                     except Exception as exc:
                         ev.errors.append(f"retracting {msg.get('type')}: {exc}")
                 self._eval = None
-                leftover = self._host.get_facts(self.name, SID)
+                leftover = self._leftover()
                 if leftover:
                     ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
             if ev.errors:
                 raise EngineError("; ".join(ev.errors))
             return ev.firings
+
+
+    def _leftover(self) -> list[Any]:
+        try:
+            facts: list[Any] = self._host.get_facts(self.name, SID)
+        except Exception:  # the core reports "no such session" (309) before the first fact
+            return []
+        return facts
 
 
 def normalize(value: Any, name: str = "value") -> Any:

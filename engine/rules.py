@@ -580,16 +580,14 @@ def compile_packs(
         condition = _compile_when(rule, values, used_params, used_fields)
         stratum = strata[key]
         if stratum:
-            marker = {"$and": [{"type": PHASE_FACT}, {"n": stratum}]}
-            group = "all" if "all" in condition else "any"
-            if group == "any":  # an 'any' with a phase gate: gate every alternative
-                condition = {
-                    "any": [
-                        {"all": [alt, {"stridewise_phase_": marker}]} for alt in condition["any"]
-                    ]
-                }
+            # The core checks a negation only when the facts before it in the pattern list
+            # complete a match; the phase marker goes first, so absences are checked once
+            # every fact they depend on is in.
+            gate = {"stridewise_phase_": {"$and": [{"type": PHASE_FACT}, {"n": stratum}]}}
+            if "any" in condition:
+                condition = {"any": [{"all": [gate, alt]} for alt in condition["any"]]}
             else:
-                condition = {"all": [*condition["all"], {"stridewise_phase_": marker}]}
+                condition = {"all": [gate, *condition["all"]]}
         card = rule["then"].get("card") or {}
         for text in (card.get("summary", ""), card.get("detail", "")):
             for m in PLACEHOLDER.finditer(text):
@@ -657,6 +655,8 @@ def _compile_when(
         if "where" in pattern:
             tests.append(_compile_test(pattern["where"], alias, params, used_params, used_fields))
         out.append({name: {"$and": tests} if len(tests) > 1 else tests[0]})
+    if group == "all":  # negations after every positive pattern (see compile_packs)
+        out.sort(key=lambda p: next(iter(p)).endswith("$not"))
     return {group: out}
 
 
