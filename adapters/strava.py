@@ -833,6 +833,13 @@ class StravaAdapter:
                     "no activities.csv at the top or one folder down: not a Strava export",
                     file=str(path),
                 )
+            level = found[0].count("/")
+            if len(same := [f for f in found if f.count("/") == level]) > 1:
+                raise InputError(
+                    f"holds {len(same)} Strava exports ({', '.join(same[:4])}); "
+                    "import them one at a time",
+                    file=str(path),
+                )
             yield from self.read_tree(tree, found[0])
 
     def read_tree(self, tree: Tree, csv_name: str = CSV_NAME) -> Iterator[Event | Skipped]:
