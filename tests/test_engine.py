@@ -1,0 +1,104 @@
+"""End to end: events -> facts -> rules -> cards, for one date and for a timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pytest
+
+import stridewise
+from stridewise.adapters.journal import read_journal
+from stridewise.engine.events import Event
+from stridewise.plugins import Skipped
+
+REPO = Path(__file__).parent.parent
+DEMO = REPO / "src" / "stridewise" / "data" / "demo_athlete.yaml"
+AS_OF = dt.date(2026, 10, 31)
+
+
+@pytest.fixture(scope="module")
+def demo_events() -> list[Event]:
+    items = list(read_journal(DEMO))
+    assert not [i for i in items if isinstance(i, Skipped)]
+    return [i for i in items if not isinstance(i, Skipped)]
+
+
+@pytest.fixture(scope="module")
+def engine() -> stridewise.Engine:
+    return stridewise.build_engine(strict=True)
+
+
+def test_bundled_demo_is_what_the_generator_makes() -> None:
+    import yaml
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from synthetic import demo_journal
+    finally:
+        sys.path.pop(0)
+    assert yaml.safe_load(DEMO.read_text()) == demo_journal()
+
+
+def test_demo_athlete_gets_sourced_cards_with_their_facts(
+    engine: stridewise.Engine, demo_events: list[Event]
+) -> None:
+    cards = engine.evaluate(demo_events, AS_OF, athlete="demo")
+    by_key = {c.key: c for c in cards}
+    assert {"training-load/acwr-spike", "footwear/shoe-worn", "symptoms/pain-lingers"} <= set(by_key)
+    for card in cards:
+        assert card.source["label"]
+        assert len(card.summary) < 140
+        assert card.facts, card.key  # no recommendation without the facts that triggered it
+        assert card.date == AS_OF
+    spike = by_key["training-load/acwr-spike"]
+    assert spike.facts[0]["training"]["acwr_ewma"] > spike.parameters["acwr_danger"]
+    shoe = by_key["footwear/shoe-worn"]
+    assert shoe.facts[0]["shoe"]["name"] == "Pegasus 40"
+    assert shoe.facts[0]["shoe"]["distance_km"] >= 500
+
+
+def test_as_of_sees_nothing_later(engine: stridewise.Engine, demo_events: list[Event]) -> None:
+    earlier = AS_OF - dt.timedelta(days=20)
+    keys = {c.key for c in engine.evaluate(demo_events, earlier)}
+    assert "symptoms/pain-lingers" not in keys  # the pain report is dated later
+    assert "training-load/acwr-spike" not in keys
+
+
+def test_red_flag_is_critical_and_sends_to_a_physician(
+    engine: stridewise.Engine, demo_events: list[Event]
+) -> None:
+    night = stridewise.load_event(
+        {"kind": "pain", "id": "p-night", "source": "test", "date": AS_OF.isoformat(),
+         "site": "shin", "severity": 6, "at_night": True}
+    )
+    cards = engine.evaluate([*demo_events, night], AS_OF)
+    assert cards[0].indicator == "critical"
+    assert "physician" in (cards[0].summary + cards[0].detail).lower()
+
+
+def test_timeline_matches_day_by_day_evaluation(
+    engine: stridewise.Engine, demo_events: list[Event]
+) -> None:
+    history = stridewise.History(demo_events)
+    start = AS_OF - dt.timedelta(days=40)
+    replay = dict(engine.timeline(history, start, AS_OF))
+    assert len(replay) == 41
+    for day in (start, AS_OF - dt.timedelta(days=7), AS_OF):
+        single = engine.evaluate(stridewise.History(demo_events), day)
+        assert [c.to_dict() for c in replay[day]] == [c.to_dict() for c in single]
+
+
+def test_card_uuids_are_deterministic(engine: stridewise.Engine, demo_events: list[Event]) -> None:
+    a = engine.evaluate(demo_events, AS_OF, athlete="x")
+    b = engine.evaluate(demo_events, AS_OF, athlete="x")
+    c = engine.evaluate(demo_events, AS_OF, athlete="y")
+    assert [x.uuid for x in a] == [x.uuid for x in b]
+    assert {x.uuid for x in a}.isdisjoint({x.uuid for x in c})
+
+
+def test_empty_history_gives_no_findings(engine: stridewise.Engine) -> None:
+    cards = engine.evaluate([], AS_OF)
+    assert all(c.indicator != "critical" for c in cards)
+    assert not [c for c in cards if c.kind == "finding" and c.indicator == "warning"]
