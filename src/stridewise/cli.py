@@ -37,7 +37,7 @@ STYLE = {
 DEMO_AS_OF = dt.date(2026, 10, 31)
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def default_journal() -> Path:
