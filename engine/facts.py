@@ -15,6 +15,14 @@ Definitions follow ``../shared/domain.md``:
 - single-run spike: today's longest run against the longest run of the 30 days before today
   (BJSM 2025, doi 10.1136/bjsports-2024-109380)
 
+- surface change: the surface with most distance in the last 7 days, its share of those 7
+  days and its share of the 28 days before them (known surfaces only; ``mixed``, ``unknown``
+  and missing say nothing)
+- strain change: today's strain against the mean daily strain of the 28 days before
+- return to run (per diagnosed injury): runs since diagnosis and since clearance, pre-injury
+  usual distance, pain-free walking and cross-training before the first run, and the walk-run
+  ladder phase (army RCT, 6 phases, each at least twice; see :func:`walk_run_ladder`)
+
 Ratios need 28 days of history; under that they are left out and ``enough_history`` is false.
 """
 
@@ -32,6 +40,7 @@ import numpy.typing as npt
 
 from .events import (
     HIGH_RISK_SITES,
+    SURFACES,
     TRABECULAR_SITES,
     CrossTraining,
     Event,
@@ -52,6 +61,19 @@ PAIN_WINDOW_DAYS = 14
 #: A nutrition log older than this is too old to describe current intake.
 NUTRITION_WINDOW_DAYS = 90
 _EWMA_BLOCK = 512
+#: Surfaces the surface-change facts compare ("mixed", "unknown" and missing say nothing).
+KNOWN_SURFACES = tuple(s for s in SURFACES if s not in ("mixed", "unknown"))
+#: A pair with no run for this many days (and not first used within them) counts as retired.
+SHOE_IDLE_DAYS = 90
+#: Cross-training sports that count as walking for the return-to-run walking gate.
+WALK_SPORTS = frozenset({"walk", "hike"})
+#: Window for the return-to-run gate facts (walks, cross-training), in days.
+GATE_WINDOW_DAYS = 14
+#: Walk-run ladder (army RCT, trialsjournal 10.1186/s13063-023-07502-x, table 1).
+LADDER_PHASES = 6
+LADDER_SESSIONS_PER_PHASE = 2
+#: The ladder is followed for at most this many days after clearance.
+LADDER_HORIZON_DAYS = 365
 
 
 @functools.cache
@@ -110,6 +132,27 @@ def _streak(active: npt.NDArray[np.bool_]) -> Array:
     return (idx - last_rest).astype(np.float64)
 
 
+def _strain_series(x: Array, first_activity: int) -> tuple[Array, Array]:
+    """Foster strain for every day (7-day load x monotony) and a 0/1 mask of defined days.
+
+    Same definition as :meth:`Series.training` (population SD, missing days 0, monotony capped
+    at :data:`MONOTONY_CAP`), computed over the whole series from cumulative sums.
+    """
+    n = len(x)
+    idx = np.arange(n)
+    lo = np.maximum(idx - 6, 0)
+    c1 = _cumsum0(x)
+    c2 = _cumsum0(x * x)
+    s1 = c1[idx + 1] - c1[lo]
+    mean = s1 / 7.0
+    var = np.maximum((c2[idx + 1] - c2[lo]) / 7.0 - mean * mean, 0.0)
+    sd = np.sqrt(var)
+    safe = np.where(sd > 0, sd, 1.0)
+    monotony = np.minimum(np.where(sd > 0, mean / safe, MONOTONY_CAP), MONOTONY_CAP)
+    defined = (idx - first_activity + 1 >= 7) & (mean > 0)
+    return np.where(defined, s1 * monotony, 0.0), defined.astype(np.float64)
+
+
 @dataclasses.dataclass(slots=True)
 class Series:
     """Daily arrays over the whole history, day 0 = ``day0``; every metric for every day."""
@@ -134,6 +177,15 @@ class Series:
     cadence_cum: Array
     cadence_w: Array
     shoe_cum: dict[str, Array]
+    cum_run_days: Array
+    last_active: npt.NDArray[np.int64]
+    longest_break_28: Array
+    cum_strain: Array
+    cum_strain_days: Array
+    surface_cum: dict[str, Array]
+    shoe_first: dict[str, int]
+    shoe_ids: tuple[str, ...]
+    shoe_recent: npt.NDArray[np.bool_]
 
     @classmethod
     def build(cls, cols: RunColumns, cross: Sequence[CrossTraining], end: dt.date) -> Series:
@@ -162,14 +214,38 @@ class Series:
             np.float64
         )
         shoe_cum: dict[str, Array] = {}
+        shoe_first: dict[str, int] = {}
         shoe_idx = cols.shoe_idx[keep]
         for k, sid in enumerate(cols.shoe_ids):
             mask = shoe_idx == k
             shoe_cum[sid] = _cumsum0(np.bincount(ri[mask], weights=km[mask], minlength=n))
+            if mask.any():
+                shoe_first[sid] = int(ri[mask].min())
+        surface_cum: dict[str, Array] = {}
+        surface_idx = cols.surface_idx[keep]
+        for k, name in enumerate(KNOWN_SURFACES):
+            mask = surface_idx == k
+            if mask.any():
+                surface_cum[name] = _cumsum0(
+                    np.bincount(ri[mask], weights=km[mask], minlength=n).astype(np.float64)
+                )
         activity_days = np.flatnonzero(distance > 0)
+        first_activity = int(activity_days[0]) if len(activity_days) else n
+        active = distance > 0
+        idx = np.arange(n)
+        last_active = np.where(active, idx, -1)
+        np.maximum.accumulate(last_active, out=last_active)
+        rest = _streak(~active)
+        rest[:first_activity] = 0.0  # days before the first run are not a break
+        strain, strain_days = _strain_series(distance, first_activity)
+        lo = np.maximum(idx - SHOE_IDLE_DAYS + 1, 0)
+        shoe_recent = np.zeros((len(cols.shoe_ids), n), dtype=np.bool_)
+        for k, sid in enumerate(cols.shoe_ids):
+            cum = shoe_cum[sid]
+            shoe_recent[k] = (cum[idx + 1] - cum[lo]) > 0
         return cls(
             day0=day0,
-            first_activity=int(activity_days[0]) if len(activity_days) else n,
+            first_activity=first_activity,
             distance_km=distance,
             duration_min=duration,
             srpe=srpe,
@@ -188,6 +264,15 @@ class Series:
             cadence_cum=_cumsum0(cadence_sum),
             cadence_w=_cumsum0(cadence_w),
             shoe_cum=shoe_cum,
+            cum_run_days=_cumsum0(active.astype(np.float64)),
+            last_active=last_active.astype(np.int64),
+            longest_break_28=np.maximum(_sliding_max_before(rest, 27), rest),
+            cum_strain=_cumsum0(strain),
+            cum_strain_days=_cumsum0(strain_days),
+            surface_cum=surface_cum,
+            shoe_first=shoe_first,
+            shoe_ids=cols.shoe_ids,
+            shoe_recent=shoe_recent,
         )
 
     def index(self, day: dt.date) -> int:
@@ -249,7 +334,49 @@ class Series:
         w = window_sum(self.cadence_w, i, 28)
         if w > 0:
             fact["cadence_28d_spm"] = round(window_sum(self.cadence_cum, i, 28) / w, 1)
+        last = int(self.last_active[i])
+        if last >= 0:
+            fact["days_since_last_run"] = i - last
+        fact["longest_break_28d_days"] = int(self.longest_break_28[i])
+        prev28 = window_sum(c, i - 28, 28)
+        if history >= 2 * MIN_HISTORY_DAYS and prev28 > 0:
+            fact["load_28d_change_pct"] = round((load28 - prev28) / prev28 * 100.0, 1)
+        strain_days = window_sum(self.cum_strain_days, i - 1, 28)
+        if "strain" in fact and history >= MIN_HISTORY_DAYS + 7 and strain_days > 0:
+            mean_strain = window_sum(self.cum_strain, i - 1, 28) / strain_days
+            if mean_strain > 0:
+                fact["strain_28d_mean"] = round(mean_strain, 1)
+                fact["strain_vs_28d_pct"] = round(
+                    (fact["strain"] - mean_strain) / mean_strain * 100.0, 1
+                )
+        fact.update(self._surface(i))
         return fact
+
+    def _surface(self, i: int) -> dict[str, Any]:
+        """Main surface of the last 7 days against the 28 days before them (known surfaces)."""
+        km7 = {s: window_sum(cum, i, 7) for s, cum in self.surface_cum.items()}
+        total7 = sum(km7.values())
+        if total7 <= 0:
+            return {}
+        main = max(km7, key=lambda s: km7[s])
+        load7 = window_sum(self.cum_km, i, 7)
+        out: dict[str, Any] = {
+            "main_surface_7d": main,
+            "main_surface_7d_share_pct": round(km7[main] / total7 * 100.0, 1),
+            "surface_known_7d_pct": round(min(total7 / load7, 1.0) * 100.0, 1),
+        }
+        prev = {s: window_sum(cum, i - 7, 28) for s, cum in self.surface_cum.items()}
+        total_prev = sum(prev.values())
+        if total_prev > 0:
+            out["main_surface_prev28_share_pct"] = round(prev[main] / total_prev * 100.0, 1)
+            out["usual_surface_prev28"] = max(prev, key=lambda s: prev[s])
+        return out
+
+    def upto(self, cum: Array, i: int) -> float:
+        """Sum of a cumulative series over every day up to and including index ``i``."""
+        if i < 0:
+            return 0.0
+        return float(cum[min(i, len(cum) - 2) + 1])
 
     def shoe_km(self, shoe_id: str, i: int) -> float:
         cum = self.shoe_cum.get(shoe_id)
@@ -262,6 +389,17 @@ class Series:
         if cum is None or i < 0:
             return 0.0
         return window_sum(cum, min(i, len(cum) - 2), days)
+
+    def shoes_run_recently(self, i: int) -> list[str]:
+        """Ids of the shoes with a run in the :data:`SHOE_IDLE_DAYS` days ending at index ``i``."""
+        if i < 0 or not self.shoe_ids:
+            return []
+        col = self.shoe_recent[:, min(i, self.shoe_recent.shape[1] - 1)]
+        return [self.shoe_ids[k] for k in np.flatnonzero(col)]
+
+    def shoe_first_run(self, shoe_id: str) -> int | None:
+        """Day index of the first run logged in this shoe (None when it has no runs)."""
+        return self.shoe_first.get(shoe_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -276,6 +414,7 @@ class RunColumns:
     cad: Array
     shoe_idx: npt.NDArray[np.int64]
     shoe_ids: tuple[str, ...]
+    surface_idx: npt.NDArray[np.int64]
 
     @classmethod
     def of(cls, runs: Sequence[Run], cross: Sequence[CrossTraining]) -> RunColumns:
@@ -299,7 +438,13 @@ class RunColumns:
                 (shoe_pos[r.shoe_id] if r.shoe_id else -1 for r in runs), np.int64, n
             ),
             shoe_ids=shoe_ids,
+            surface_idx=np.fromiter(
+                (_SURFACE_POS.get(r.surface or "", -1) for r in runs), np.int64, n
+            ),
         )
+
+
+_SURFACE_POS = {name: k for k, name in enumerate(KNOWN_SURFACES)}
 
 
 def _cumsum0(x: npt.NDArray[Any]) -> Array:
@@ -348,10 +493,38 @@ class History:
         self.nutrition = sorted(buckets.get(NutritionLog, []), key=lambda x: (x.date, x.id))
         self.injuries = sorted(buckets.get(Injury, []), key=lambda x: (x.date, x.id))
         self._pain_days = [p.date.toordinal() for p in self.pains]
+        self._profile_days = [p.recorded.toordinal() for p in self.profiles]
+        self._nutrition_days = [x.date.toordinal() for x in self.nutrition]
+        # Pain that counts for return to run: any pain (severity >= 1) or swelling.
+        self._symptoms = [p for p in self.pains if p.severity >= 1 or p.swelling]
+        self._symptom_days = [p.date.toordinal() for p in self._symptoms]
+        self._run_days = sorted({r.day.toordinal() for r in self.runs if r.distance_m > 0})
+        walks = sorted(
+            (c.day.toordinal(), c.duration_s / 60.0) for c in self.cross if c.sport in WALK_SPORTS
+        )
+        self._walk_days = [d for d, _ in walks]
+        self._walk_min = [m for _, m in walks]
+        other = sorted(
+            (c.day.toordinal(), c.duration_s / 60.0)
+            for c in self.cross
+            if c.sport not in WALK_SPORTS
+        )
+        self._cross_days = [d for d, _ in other]
+        self._cross_cum_min = _cumsum0(np.array([m for _, m in other], dtype=np.float64))
+        self._ladders: dict[str, tuple[list[int], list[LadderState]]] = {}
+        run_shoes = {r.shoe_id for r in self.runs if r.shoe_id}
+        self._shoe_by_id = {shoe.id: shoe for shoe in self.shoes}
+        by_first_use = sorted((s.first_used.toordinal(), s.id) for s in self.shoes if s.first_used)
+        self._shoe_dated_days = [d for d, _ in by_first_use]
+        self._shoe_dated_ids = [sid for _, sid in by_first_use]
+        self._shoes_undated_unrun = [
+            s.id for s in self.shoes if s.first_used is None and s.id not in run_shoes
+        ]
         self._cols = RunColumns.of(self.runs, self.cross)
         dated = [int(self._cols.day_ord.max())] if len(self.runs) else []
-        dated += [e.day.toordinal() for e in (*self.cross, *self.pains, *self.nutrition)]
-        dated += [e.day.toordinal() for e in self.injuries]
+        dated += [c.day.toordinal() for c in self.cross]
+        dated += self._pain_days + self._nutrition_days
+        dated += [e.date.toordinal() for e in self.injuries]
         self.last_day = dt.date.fromordinal(max(dated)) if dated else None
         self._series = None
 
@@ -383,16 +556,18 @@ class History:
     def _facts(self, series: Series, as_of: dt.date) -> list[dict[str, Any]]:
         i = series.index(as_of)
         facts: list[dict[str, Any]] = [{"type": "training", **series.training(i)}]
-        profile = _latest(self.profiles, as_of)
+        profile = _latest(self.profiles, self._profile_days, as_of)
         facts.append(self._athlete_fact(profile, as_of))
-        for shoe in self.shoes:
-            if shoe.first_used and shoe.first_used > as_of:
-                continue
-            if shoe.retired and shoe.retired <= as_of:
-                continue
+        load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
+        load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
+        for shoe in self._shoes_in_use(series, i, as_of):
             km = shoe.start_distance_m / 1000.0 + series.shoe_km(shoe.id, i)
-            load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
             shoe7 = series.shoe_km_window(shoe.id, i, 7)
+            shoe28 = series.shoe_km_window(shoe.id, i, 28)
+            first_run = series.shoe_first_run(shoe.id)
+            first_days = [(as_of - shoe.first_used).days] if shoe.first_used else []
+            if first_run is not None and first_run <= i:
+                first_days.append(i - first_run)
             facts.append(
                 _clean(
                     {
@@ -403,6 +578,11 @@ class History:
                         "km_last_7d": round(shoe7, 2),
                         "share_of_7d_pct": round(shoe7 / load7 * 100.0, 1) if load7 > 0 else None,
                         "km_before_last_7d": round(km - shoe7, 1),
+                        "km_last_28d": round(shoe28, 2),
+                        "share_of_28d_pct": round(shoe28 / load28 * 100.0, 1)
+                        if load28 > 0
+                        else None,
+                        "days_in_use": max(first_days) if first_days else None,
                     }
                 )
             )
@@ -430,9 +610,8 @@ class History:
                     }
                 )
             )
-        for inj in self.injuries:
-            if inj.date > as_of:
-                continue
+        current = [inj for inj in self.injuries if inj.date <= as_of]
+        for inj in current:
             facts.append(
                 _clean(
                     {
@@ -447,13 +626,98 @@ class History:
                         else None,
                         "imaging_healed": inj.imaging_healed,
                         "grade": inj.grade,
+                        "latest": inj is current[-1],
+                        **self._return_to_run(inj, series, as_of),
                     }
                 )
             )
-        nutrition = _latest(self.nutrition, as_of)
-        if nutrition and (as_of - nutrition.date).days <= NUTRITION_WINDOW_DAYS:
-            facts.append(_nutrition_fact(nutrition, as_of))
+        k = bisect.bisect_right(self._nutrition_days, as_of.toordinal()) - 1
+        if k >= 0 and (as_of - self.nutrition[k].date).days <= NUTRITION_WINDOW_DAYS:
+            fact = _nutrition_fact(self.nutrition[k], as_of)
+            if k >= 1:
+                fact.update(_intake_trend(self.nutrition[k], self.nutrition[k - 1], series))
+            facts.append(fact)
         return facts
+
+    def _shoes_in_use(self, series: Series, i: int, as_of: dt.date) -> list[Shoe]:
+        """Shoes in use as of a day, by id: not retired, not first used later, and either run
+        in within :data:`SHOE_IDLE_DAYS`, first used within them, or never dated nor run in
+        (nothing says they are idle). A pair idle for longer counts as retired.
+        """
+        ids = set(series.shoes_run_recently(i)) | set(self._shoes_undated_unrun)
+        a = bisect.bisect_left(self._shoe_dated_days, as_of.toordinal() - SHOE_IDLE_DAYS)
+        b = bisect.bisect_right(self._shoe_dated_days, as_of.toordinal())
+        ids.update(self._shoe_dated_ids[a:b])
+        out = []
+        for sid in sorted(ids):
+            shoe = self._shoe_by_id.get(sid)
+            if shoe is None or (shoe.first_used and shoe.first_used > as_of):
+                continue
+            if shoe.retired and shoe.retired <= as_of:
+                continue
+            out.append(shoe)
+        return out
+
+    def _return_to_run(self, inj: Injury, series: Series, as_of: dt.date) -> dict[str, Any]:
+        """Return-to-run facts for one injury as of a day (every lookup O(log n))."""
+        i = min(series.index(as_of), len(series.distance_km) - 1)
+        as_ord, diag_ord = as_of.toordinal(), inj.date.toordinal()
+        diag_i = series.index(inj.date)
+        out: dict[str, Any] = {
+            "runs_since_diagnosis": int(
+                series.upto(series.cum_run_days, i) - series.upto(series.cum_run_days, diag_i)
+            )
+        }
+        last = int(series.last_active[i]) if i >= 0 else -1
+        if last > diag_i:
+            out["last_run_days_ago"] = i - last
+            out["last_run_km"] = round(float(series.distance_km[last]), 2)
+        pre_km = window_sum(series.cum_km, diag_i - 1, 28)
+        pre_days = window_sum(series.cum_run_days, diag_i - 1, 28)
+        if pre_km > 0 and pre_days > 0:
+            out["pre_injury_weekly_km"] = round(pre_km / 4.0, 1)
+            out["pre_injury_run_km"] = round(pre_km / pre_days, 2)
+        k = bisect.bisect_right(self._symptom_days, as_ord) - 1
+        last_pain = self._symptom_days[k] if k >= 0 and self._symptom_days[k] >= diag_ord else None
+        if last_pain is not None:
+            out["days_since_pain"] = as_ord - last_pain
+        lo = max(as_ord - GATE_WINDOW_DAYS + 1, diag_ord, (last_pain or 0) + 1)
+        a = bisect.bisect_left(self._walk_days, lo)
+        b = bisect.bisect_right(self._walk_days, as_ord)
+        if b > a:
+            out["walk_pain_free_min_14d"] = round(max(self._walk_min[a:b]), 1)
+        a = bisect.bisect_left(self._cross_days, max(as_ord - GATE_WINDOW_DAYS + 1, diag_ord))
+        b = bisect.bisect_right(self._cross_days, as_ord)
+        out["cross_training_min_14d"] = round(
+            float(self._cross_cum_min[b] - self._cross_cum_min[a]), 1
+        )
+        if not (inj.cleared and inj.cleared <= as_of):
+            return out
+        cl_i = series.index(inj.cleared)
+        out["runs_since_cleared"] = int(
+            series.upto(series.cum_run_days, i) - series.upto(series.cum_run_days, cl_i - 1)
+        )
+        out["km_since_cleared"] = round(
+            series.upto(series.cum_km, i) - series.upto(series.cum_km, cl_i - 1), 2
+        )
+        if last >= cl_i and "pre_injury_run_km" in out:
+            out["last_run_vs_usual_pct"] = round(
+                float(series.distance_km[last]) / out["pre_injury_run_km"] * 100.0, 1
+            )
+        days, states = self._ladder(inj)
+        j = bisect.bisect_right(days, as_ord) - 1
+        state = states[j] if j >= 0 else LadderState(1, 0, "start", inj.cleared.toordinal(), None)
+        out.update(state.facts(as_ord))
+        return out
+
+    def _ladder(self, inj: Injury) -> tuple[list[int], list[LadderState]]:
+        cached = self._ladders.get(inj.id)
+        if cached is None:
+            assert inj.cleared is not None
+            cached = self._ladders[inj.id] = walk_run_ladder(
+                self._run_days, self._symptoms, inj.cleared.toordinal()
+            )
+        return cached
 
     def _athlete_fact(self, profile: Profile | None, as_of: dt.date) -> dict[str, Any]:
         if profile is None:
@@ -483,6 +747,7 @@ class History:
                 "bmd_z_score": profile.bmd_z_score,
                 "disordered_eating": profile.disordered_eating,
                 "weight_loss_pct_month": profile.weight_loss_pct_month,
+                "hormonal_contraception": profile.hormonal_contraception,
                 "profile_age_days": (as_of - profile.recorded).days,
             }
         )
@@ -510,14 +775,108 @@ def _nutrition_fact(log: NutritionLog, as_of: dt.date) -> dict[str, Any]:
     )
 
 
-def _latest(items: Sequence[Any], as_of: dt.date) -> Any:
-    found = None
-    for item in items:
-        if item.day <= as_of:
-            found = item
+def _intake_trend(latest: NutritionLog, prev: NutritionLog, series: Series) -> dict[str, Any]:
+    """Latest nutrition log against the one before it, and the 28-day running load at each."""
+    out: dict[str, Any] = {"prev_log_days_before": (latest.date - prev.date).days}
+    if latest.energy_intake_kcal is not None and prev.energy_intake_kcal:
+        out["intake_change_pct"] = round(
+            (latest.energy_intake_kcal - prev.energy_intake_kcal) / prev.energy_intake_kcal * 100.0,
+            1,
+        )
+    now = window_sum(series.cum_km, series.index(latest.date), 28)
+    before = window_sum(series.cum_km, series.index(prev.date), 28)
+    if before > 0:
+        out["load_change_pct"] = round((now - before) / before * 100.0, 1)
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LadderState:
+    """Where a runner stands on the walk-run ladder after an event (see :func:`walk_run_ladder`).
+
+    ``phase`` and ``clean`` describe the phase of the last session and how many sessions at that
+    phase went without pain; ``action`` is what the last event did (``start``, ``session``,
+    ``hold``, ``step_back``) and ``day`` its date ordinal; ``complete_day`` is set once two clean
+    sessions of the last phase are done.
+    """
+
+    phase: int
+    clean: int
+    action: str
+    day: int
+    complete_day: int | None
+
+    def facts(self, as_ord: int) -> dict[str, Any]:
+        """The ladder fields of the ``injury`` fact: the phase of the *next* session."""
+        done = self.phase == LADDER_PHASES and self.clean >= LADDER_SESSIONS_PER_PHASE
+        advance = not done and self.clean >= LADDER_SESSIONS_PER_PHASE
+        out: dict[str, Any] = {
+            "ladder_complete": done,
+            "ladder_last_action": "complete" if done else self.action,
+            "ladder_action_days_ago": as_ord - self.day,
+        }
+        if done and self.complete_day is not None:
+            out["ladder_complete_days_ago"] = as_ord - self.complete_day
         else:
-            break
-    return found
+            out["ladder_phase"] = self.phase + 1 if advance else self.phase
+            out["ladder_sessions_in_phase"] = 0 if advance else self.clean
+        return out
+
+
+def walk_run_ladder(
+    run_days: Sequence[int], pains: Sequence[PainReport], cleared: int
+) -> tuple[list[int], list[LadderState]]:
+    """Replay the walk-run ladder from clearance: the state after each day with an event.
+
+    Rules (army RCT, table 1, as summarised in ``../shared/domain.md``): 6 phases, each done at
+    least :data:`LADDER_SESSIONS_PER_PHASE` times; a run day is one session; do not progress
+    with pain or swelling (a pain report after a session means that session does not count);
+    pain that lasts (reported after rest, at rest or at night) steps back one phase. A run after
+    the ladder is complete ends the replay (post-ladder running). ``run_days`` and the pain
+    reports' dates are sorted; only the first :data:`LADDER_HORIZON_DAYS` after clearance count.
+    """
+    horizon = cleared + LADDER_HORIZON_DAYS
+    runs = set(
+        run_days[bisect.bisect_left(run_days, cleared) : bisect.bisect_right(run_days, horizon)]
+    )
+    by_day: dict[int, list[PainReport]] = {}
+    for pain in pains:
+        d = pain.date.toordinal()
+        if cleared <= d <= horizon:
+            by_day.setdefault(d, []).append(pain)
+    phase, clean, counted, stepped = 1, 0, False, False
+    complete: int | None = None
+    days: list[int] = []
+    states: list[LadderState] = []
+    for d in sorted(runs | by_day.keys()):
+        action = ""
+        if d in runs:
+            if phase == LADDER_PHASES and clean >= LADDER_SESSIONS_PER_PHASE:
+                break  # the ladder was done before this run
+            if clean >= LADDER_SESSIONS_PER_PHASE:
+                phase, clean = phase + 1, 0
+            clean += 1
+            counted, stepped, action = True, False, "session"
+            if phase == LADDER_PHASES and clean >= LADDER_SESSIONS_PER_PHASE:
+                complete = d
+        for pain in by_day.get(d, ()):
+            if pain.after_rest or pain.at_rest or pain.at_night:
+                if not stepped:
+                    phase, clean = max(1, phase - 1), 0
+                    counted, stepped, action, complete = False, True, "step_back", None
+            elif counted:
+                clean -= 1
+                counted, action, complete = False, "hold", None
+        if action:
+            days.append(d)
+            states.append(LadderState(phase, clean, action, d, complete))
+    return days, states
+
+
+def _latest(items: Sequence[Any], days: Sequence[int], as_of: dt.date) -> Any:
+    """The last item dated on or before ``as_of`` (``days`` = the items' sorted ordinals)."""
+    k = bisect.bisect_right(days, as_of.toordinal()) - 1
+    return items[k] if k >= 0 else None
 
 
 def _clean(fact: dict[str, Any]) -> dict[str, Any]:
@@ -550,6 +909,16 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "strain": "number",
         "run_vs_longest_30d_pct": "number",
         "cadence_28d_spm": "number",
+        "days_since_last_run": "integer",
+        "longest_break_28d_days": "integer",
+        "load_28d_change_pct": "number",
+        "strain_28d_mean": "number",
+        "strain_vs_28d_pct": "number",
+        "main_surface_7d": "string",
+        "main_surface_7d_share_pct": "number",
+        "surface_known_7d_pct": "number",
+        "main_surface_prev28_share_pct": "number",
+        "usual_surface_prev28": "string",
     },
     "athlete": {
         "has_profile": "boolean",
@@ -566,6 +935,7 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "bmd_z_score": "number",
         "disordered_eating": "string",
         "weight_loss_pct_month": "number",
+        "hormonal_contraception": "boolean",
         "profile_age_days": "integer",
     },
     "shoe": {
@@ -575,6 +945,9 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "km_last_7d": "number",
         "share_of_7d_pct": "number",
         "km_before_last_7d": "number",
+        "km_last_28d": "number",
+        "share_of_28d_pct": "number",
+        "days_in_use": "integer",
     },
     "pain": {
         "report_id": "string",
@@ -601,6 +974,24 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "days_since_cleared": "integer",
         "imaging_healed": "boolean",
         "grade": "integer",
+        "latest": "boolean",
+        "runs_since_diagnosis": "integer",
+        "last_run_days_ago": "integer",
+        "last_run_km": "number",
+        "pre_injury_weekly_km": "number",
+        "pre_injury_run_km": "number",
+        "days_since_pain": "integer",
+        "walk_pain_free_min_14d": "number",
+        "cross_training_min_14d": "number",
+        "runs_since_cleared": "integer",
+        "km_since_cleared": "number",
+        "last_run_vs_usual_pct": "number",
+        "ladder_phase": "integer",
+        "ladder_sessions_in_phase": "integer",
+        "ladder_complete": "boolean",
+        "ladder_complete_days_ago": "integer",
+        "ladder_last_action": "string",
+        "ladder_action_days_ago": "integer",
     },
     "nutrition": {
         "log_id": "string",
@@ -610,5 +1001,8 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "calcium_mg": "number",
         "vitamin_d_iu": "number",
         "serum_25ohd_nmol_l": "number",
+        "prev_log_days_before": "integer",
+        "intake_change_pct": "number",
+        "load_change_pct": "number",
     },
 }
