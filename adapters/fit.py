@@ -12,10 +12,12 @@ Choices worth knowing:
   running, and one file gives one event.
 * Damaged files. A CRC mismatch, a corrupt header, or data that ends before the length its
   header declares (a copy or download cut short) is refused: the file is not what the device
-  wrote, and a good copy usually still exists. A file whose data turns undecodable part-way,
-  or whose last message runs past the declared end (what a recorder that crashed writes), is
-  salvaged from what decoded before the damage: its session, else its laps (when they cover
-  the recording), else its records (start, end and distance only).
+  wrote, and a good copy usually still exists. Two kinds of unfinished file are salvaged:
+  one whose messages run to the physical end of the file, past its declared length, with no
+  CRC footer (a recorder that never closed the file) gives its session, else its laps (when
+  they cover the recording), else its records (start, end and distance only); one whose data
+  turns undecodable part-way (a crashed app) is imported only from a session read before the
+  damage, since laps and records from before it would be a silently partial activity.
 * Timestamps below 0x10000000 count seconds since the device was switched on, not dates; a
   file with no real date anywhere is refused. The UTC offset comes from the ``activity``
   message (``local_timestamp - timestamp``) when it is plausible, else it is 0.
@@ -159,6 +161,8 @@ class _Scan:
     )
     #: Why decoding stopped early, when what came before may still be used.
     problem: str | None = None
+    #: True when the data turned undecodable part-way: only a session read before then counts.
+    garbled: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -231,18 +235,25 @@ def _scan(data: bytes, name: str) -> _Scan:
             f"corrupt FIT header at byte {part_start}{_part(parts + 1)}: {reason}", file=name
         ) from None
     except fitdecode.FitEOFError as exc:
-        if exc.offset < declared_end:
+        if len(data) < declared_end:
             raise InputError(
                 f"truncated: the file ends at byte {len(data)} but its FIT header"
                 f"{_part(parts)} declares {declared_end + 2} bytes (copy it again from the "
                 "device)",
                 file=name,
             ) from None
-        scan.problem = f"truncated: the last message is cut off at byte {exc.offset}"
+        if exc.offset < declared_end:
+            raise InputError(
+                f"damaged FIT data{_part(parts)}: a message at byte {exc.offset} runs past the "
+                "end of the file",
+                file=name,
+            ) from None
+        scan.problem = f"unfinished: the last message runs past the end at byte {exc.offset}"
     except Exception as exc:  # fitdecode raises many kinds on garbage (asserts, KeyError...)
         offset = getattr(exc, "offset", None)
         at = f" at byte {offset}" if isinstance(offset, int) else ""
         scan.problem = f"undecodable FIT data{at} ({type(exc).__name__}: {exc})"
+        scan.garbled = True
     finally:
         reader.close()
     return scan
@@ -399,6 +410,8 @@ def _pick_session(sessions: list[Any]) -> Any:
 def _summary(scan: _Scan, name: str) -> _Summary:
     if scan.sessions:
         return _from_session(_pick_session(scan.sessions))
+    if scan.garbled:  # laps and records before damage would give a silently partial activity
+        raise InputError(f"{scan.problem}, before the activity summary", file=name)
     if scan.laps and _laps_cover_records(scan):
         return _from_laps(scan.laps, scan)
     if scan.first_record is not None:
