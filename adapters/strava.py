@@ -60,6 +60,7 @@ from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
 from .archive import Tree, is_zip, open_tree
 
 __all__ = [
+    "OPTIONAL_FIELDS",
     "SOURCE",
     "StravaAdapter",
     "load_lenient",
@@ -407,7 +408,7 @@ def layout_of(header: list[str], *, file: str) -> _Layout:
 # Events
 # ---------------------------------------------------------------------------------------------
 
-_OPTIONAL_FIELDS = frozenset(
+OPTIONAL_FIELDS = _OPTIONAL_FIELDS = frozenset(
     {
         "moving_time_s",
         "elapsed_time_s",
@@ -424,20 +425,26 @@ _OPTIONAL_FIELDS = frozenset(
 )
 
 
-def load_lenient(data: dict[str, Any], *, file: str, row: int | None) -> tuple[Event, list[str]]:
-    """Validate an event dict; drop optional fields that fail, saying which (the notes).
+def load_lenient(
+    data: dict[str, Any],
+    *,
+    file: str,
+    row: int | str | None,
+    optional: frozenset[str] = _OPTIONAL_FIELDS,
+) -> tuple[Event, list[str]]:
+    """Validate an event dict; drop ``optional`` fields that fail, saying which (the notes).
 
     A bad required value (id, start, distance, duration, sport) raises the
     :class:`EventValidationError`, located at ``file``/``row``.
     """
     notes: list[str] = []
     data = dict(data)
-    for _ in range(len(_OPTIONAL_FIELDS) + 1):
+    for _ in range(len(optional) + 1):
         try:
             return load_event(data), notes
         except EventValidationError as exc:
             bad = set(exc.messages)
-            droppable = {k for k in bad if k in _OPTIONAL_FIELDS and data.get(k) is not None}
+            droppable = {k for k in bad if k in optional and data.get(k) is not None}
             if not droppable or bad - droppable:
                 raise exc.located(file=file, row=row) from None
             for key in sorted(droppable):
