@@ -15,7 +15,7 @@ from tox.plugin import impl
 
 
 @impl
-def tox_add_option(parser: object) -> None:  # noqa: ARG001 - runs early, before discovery
+def tox_add_option(parser: object) -> None:  # runs early, before interpreter discovery
     if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
         return
     try:

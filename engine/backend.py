@@ -189,7 +189,6 @@ class RulesBackend:
                 raise EngineError("; ".join(ev.errors))
             return ev.firings
 
-
     def _leftover(self) -> list[Any]:
         try:
             facts: list[Any] = self._host.get_facts(self.name, SID)

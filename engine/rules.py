@@ -149,13 +149,14 @@ class Parameter:
             raise RulesetError(
                 f"parameter {self.name!r} must be {self.type}, got {value!r}", file=where
             )
-        if self.min is not None and value < self.min:
+        number = float(value) if isinstance(value, int | float) else None
+        if self.min is not None and number is not None and number < self.min:
             raise RulesetError(
                 f"parameter {self.name!r} = {value!r} is below its minimum {self.min:g}"
                 f"{' ' + self.unit if self.unit else ''}",
                 file=where,
             )
-        if self.max is not None and value > self.max:
+        if self.max is not None and number is not None and number > self.max:
             raise RulesetError(
                 f"parameter {self.name!r} = {value!r} is above its maximum {self.max:g}"
                 f"{' ' + self.unit if self.unit else ''}",
@@ -376,7 +377,7 @@ def _check_semantics(
                     raise fail(f"alias {alias!r} is bound twice; name one of them with 'as'")
                 aliases[alias] = fact_type
         for pattern in _patterns(rule):
-            fact_type = pattern.get("fact") or pattern.get("absent")
+            fact_type = str(pattern.get("fact") or pattern.get("absent"))
             if "where" in pattern:
                 _check_test(
                     pattern["where"], facts[fact_type], fact_type, aliases, facts, pack, fail

@@ -96,7 +96,9 @@ def test_exceptions_in_actions_surface() -> None:
 
 def test_absence_is_order_sensitive_in_the_core_so_we_gate_it_with_a_phase_fact() -> None:
     # Raw Rete: a negated rule fires as soon as its positive side matches, before later facts.
-    raw = {"no_shoe": ({"all": [{"t": {"type": "training"}}, {"s$not": {"type": "shoe"}}]}, 1, None)}
+    raw = {
+        "no_shoe": ({"all": [{"t": {"type": "training"}}, {"s$not": {"type": "shoe"}}]}, 1, None)
+    }
     assert fired(RulesBackend(raw), [_t(), {"type": "shoe", "km": 3}]) == ["no_shoe"]
     # A marker placed after the negation does not help: the negation was checked already.
     late = {
@@ -143,7 +145,9 @@ def test_types_are_normalized_before_the_core() -> None:
     with pytest.raises(EngineError):
         normalize([1, 2])
     # A tiny float that would be serialized as 1e-05 no longer breaks the core.
-    b = RulesBackend({"low": ({"all": [{"t": {"$and": [{"type": "t"}, {"$lt": {"x": 1}}]}}]}, 1, None)})
+    b = RulesBackend(
+        {"low": ({"all": [{"t": {"$and": [{"type": "t"}, {"$lt": {"x": 1}}]}}]}, 1, None)}
+    )
     assert fired(b, [{"type": "t", "x": 0.00001}]) == ["low"]
 
 

@@ -44,11 +44,36 @@ def test_demo_json_cards() -> None:
 def test_log_then_report_on_a_journal(tmp_path: Path) -> None:
     journal = tmp_path / "me.yaml"
     env = {"STRIDEWISE_JOURNAL": str(journal)}
-    code, out, _ = run("log", "shoe", "--id", "peg", "--name", "Pegasus", "--start-distance-km", "520", env=env)
+    code, out, _ = run(
+        "log", "shoe", "--id", "peg", "--name", "Pegasus", "--start-distance-km", "520", env=env
+    )
     assert code == 0 and "added shoe" in out
-    code, _, _ = run("log", "run", "--date", "2026-03-02", "--distance-km", "8", "--time", "42:30", "--shoe", "peg", env=env)
+    code, _, _ = run(
+        "log",
+        "run",
+        "--date",
+        "2026-03-02",
+        "--distance-km",
+        "8",
+        "--time",
+        "42:30",
+        "--shoe",
+        "peg",
+        env=env,
+    )
     assert code == 0
-    code, _, _ = run("log", "pain", "--date", "2026-03-02", "--site", "shin", "--severity", "5", "--at-night", env=env)
+    code, _, _ = run(
+        "log",
+        "pain",
+        "--date",
+        "2026-03-02",
+        "--site",
+        "shin",
+        "--severity",
+        "5",
+        "--at-night",
+        env=env,
+    )
     assert code == 0
     code, out, _ = run("report", str(journal), "--json")
     assert code == 0
@@ -61,7 +86,9 @@ def test_failed_log_leaves_journal_unchanged(tmp_path: Path) -> None:
     journal = tmp_path / "me.yaml"
     run("log", "shoe", "--id", "peg", "--name", "Pegasus", "--journal", str(journal))
     before = journal.read_text()
-    code, _, err = run("log", "run", "--date", "2099-01-01", "--distance-km", "8", "--journal", str(journal))
+    code, _, err = run(
+        "log", "run", "--date", "2099-01-01", "--distance-km", "8", "--journal", str(journal)
+    )
     assert code == 2
     assert "in the future" in err and "Traceback" not in err
     assert journal.read_text() == before
@@ -94,7 +121,9 @@ def test_plugins_lists_builtins_with_versions() -> None:
     assert code == 0
     doc = json.loads(out)
     names = {p["name"]: p for p in doc["plugins"]}
-    assert names["journal"]["version"] and "stridewise_register_adapters" in names["journal"]["hooks"]
+    assert (
+        names["journal"]["version"] and "stridewise_register_adapters" in names["journal"]["hooks"]
+    )
     assert "journal" in doc["adapters"]
 
 

@@ -46,7 +46,9 @@ def test_demo_athlete_gets_sourced_cards_with_their_facts(
 ) -> None:
     cards = engine.evaluate(demo_events, AS_OF, athlete="demo")
     by_key = {c.key: c for c in cards}
-    assert {"training-load/acwr-spike", "footwear/shoe-worn", "symptoms/pain-lingers"} <= set(by_key)
+    assert {"training-load/acwr-spike", "footwear/shoe-worn", "symptoms/pain-lingers"} <= set(
+        by_key
+    )
     for card in cards:
         assert card.source["label"]
         assert len(card.summary) < 140
@@ -70,8 +72,15 @@ def test_red_flag_is_critical_and_sends_to_a_physician(
     engine: stridewise.Engine, demo_events: list[Event]
 ) -> None:
     night = stridewise.load_event(
-        {"kind": "pain", "id": "p-night", "source": "test", "date": AS_OF.isoformat(),
-         "site": "shin", "severity": 6, "at_night": True}
+        {
+            "kind": "pain",
+            "id": "p-night",
+            "source": "test",
+            "date": AS_OF.isoformat(),
+            "site": "shin",
+            "severity": 6,
+            "at_night": True,
+        }
     )
     cards = engine.evaluate([*demo_events, night], AS_OF)
     assert cards[0].indicator == "critical"

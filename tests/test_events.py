@@ -74,7 +74,9 @@ def test_impossible_values_are_rejected_naming_field_and_value(
 
 def test_height_in_centimetres_is_a_unit_error() -> None:
     with pytest.raises(InputError, match="height is in metres"):
-        load_event({"kind": "profile", "id": "p", "source": "j", "recorded": "2026-01-01", "height_m": 172})
+        load_event(
+            {"kind": "profile", "id": "p", "source": "j", "recorded": "2026-01-01", "height_m": 172}
+        )
 
 
 def test_unknown_kind() -> None:
@@ -85,16 +87,41 @@ def test_unknown_kind() -> None:
 def test_every_kind_round_trips_through_dump_and_the_json_schema() -> None:
     samples = [
         RUN,
-        {"kind": "profile", "id": "p", "source": "j", "recorded": "2026-01-01", "sex": "female",
-         "prior_bsi": [{"site": "navicular", "date": "2024-05-01"}]},
-        {"kind": "cross_training", "id": "c", "source": "j", "start": "2026-01-02T10:00:00Z",
-         "sport": "swim", "duration_s": 1800},
-        {"kind": "pain", "id": "pa", "source": "j", "date": "2026-01-03", "site": "shin",
-         "severity": 4, "at_night": True},
+        {
+            "kind": "profile",
+            "id": "p",
+            "source": "j",
+            "recorded": "2026-01-01",
+            "sex": "female",
+            "prior_bsi": [{"site": "navicular", "date": "2024-05-01"}],
+        },
+        {
+            "kind": "cross_training",
+            "id": "c",
+            "source": "j",
+            "start": "2026-01-02T10:00:00Z",
+            "sport": "swim",
+            "duration_s": 1800,
+        },
+        {
+            "kind": "pain",
+            "id": "pa",
+            "source": "j",
+            "date": "2026-01-03",
+            "site": "shin",
+            "severity": 4,
+            "at_night": True,
+        },
         {"kind": "shoe", "id": "s", "source": "j", "name": "Pegasus"},
         {"kind": "nutrition", "id": "n", "source": "j", "date": "2026-01-03", "calcium_mg": 900},
-        {"kind": "injury", "id": "i", "source": "j", "date": "2025-06-01", "site": "tibia_posteromedial",
-         "cleared": "2025-08-01"},
+        {
+            "kind": "injury",
+            "id": "i",
+            "source": "j",
+            "date": "2025-06-01",
+            "site": "tibia_posteromedial",
+            "cleared": "2025-08-01",
+        },
     ]
     schema = json_schema()
     validator = jsonschema.Draft202012Validator(schema)
@@ -111,14 +138,30 @@ def test_every_kind_round_trips_through_dump_and_the_json_schema() -> None:
 
 def test_injury_cleared_before_diagnosis() -> None:
     with pytest.raises(InputError, match="cleared"):
-        load_event({"kind": "injury", "id": "i", "source": "j", "date": "2025-06-01",
-                    "site": "fibula", "cleared": "2025-05-01"})
+        load_event(
+            {
+                "kind": "injury",
+                "id": "i",
+                "source": "j",
+                "date": "2025-06-01",
+                "site": "fibula",
+                "cleared": "2025-05-01",
+            }
+        )
 
 
 def _strava_twin(**changes: Any) -> Run:
-    base = load_event(run(id="strava:1", source="strava", start="2026-03-01T07:01:10Z",
-                          distance_m=10150, cadence_spm=None, moving_time_s=3010,
-                          shoe_id="strava:shoe"))
+    base = load_event(
+        run(
+            id="strava:1",
+            source="strava",
+            start="2026-03-01T07:01:10Z",
+            distance_m=10150,
+            cadence_spm=None,
+            moving_time_s=3010,
+            shoe_id="strava:shoe",
+        )
+    )
     return dataclasses.replace(base, **changes)
 
 

@@ -16,7 +16,8 @@ from stridewise.plugins import Skipped
 YAML = """\
 stridewise: journal
 runs:
-  - {date: 2026-03-02, distance_km: 8, time: "42:30", shoe: peg, start_time: "18:30", utc_offset: "+02:00"}
+  - {date: 2026-03-02, distance_km: 8, time: "42:30", shoe: peg, start_time: "18:30",
+     utc_offset: "+02:00"}
   - {date: 2026-03-03, distance_km: -1}
   - {date: 2026-03-04, distance_km: 5, time: 25:00}
 pain:
@@ -119,7 +120,9 @@ def test_append_to_new_and_csv_journals(tmp_path: Path) -> None:
     assert kinds == ["Run", "PainReport"]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("42:30", 2550.0), ("1:02:03", 3723.0), ("0:05", 5.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("42:30", 2550.0), ("1:02:03", 3723.0), ("0:05", 5.0)]
+)
 def test_parse_clock(text: str, seconds: float) -> None:
     assert parse_clock(text) == seconds
 

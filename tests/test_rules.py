@@ -131,7 +131,10 @@ def test_absence_of_base_and_derived_facts_is_order_independent() -> None:
     assert engine.strata == 1  # absences wait for stratum 0, where load_flag is derived
     assert fired(engine, [{"type": "training", "acwr_ewma": 1.0}]) == ["no-shoes", "not-flagged"]
     shoe = {"type": "shoe", "shoe_id": "a", "name": "A", "distance_km": 10.0}
-    for facts in ([{"type": "training", "acwr_ewma": 1.8}, shoe], [shoe, {"type": "training", "acwr_ewma": 1.8}]):
+    for facts in (
+        [{"type": "training", "acwr_ewma": 1.8}, shoe],
+        [shoe, {"type": "training", "acwr_ewma": 1.8}],
+    ):
         assert fired(engine, facts) == ["over-limit"]
 
 
@@ -175,16 +178,29 @@ def test_disabled_rules_and_wording() -> None:
         (("acwr_ewma: {gt: $limit}", "acwr_ewmaa: {gt: $limit}"), "has no field 'acwr_ewmaa'", 20),
         (("acwr_ewma: {gt: $limit}", "acwr_ewma: {gt: 'high'}"), "compares a number field", 20),
         (("- fact: load_flag", "- fact: weather"), "unknown fact type 'weather'", 37),
-        (("source: src\n      derive", "source: other\n      derive"), "unknown source 'other'", 20),
-        (("indicator: warning\n        summary: \"Ratio", "indicator: critical\n        summary: \"Ratio"), "physician", 20),
+        (
+            ("source: src\n      derive", "source: other\n      derive"),
+            "unknown source 'other'",
+            20,
+        ),
+        (
+            (
+                'indicator: warning\n        summary: "Ratio',
+                'indicator: critical\n        summary: "Ratio',
+            ),
+            "physician",
+            20,
+        ),
         (("default: 1.5", "default: 5.5"), "above its maximum", 12),
         (("status: active", "status: live"), "'live' is not one of", 5),
         (("version: 1.2.3", "version: one"), "does not match", 3),
         (("  - id: no-shoes", "  - id: over-limit"), "duplicate rule id", 50),
-        (("summary: \"No shoes recorded.\"", "summary: \"" + "x" * 150 + "\""), "characters", 50),
+        (('summary: "No shoes recorded."', 'summary: "' + "x" * 150 + '"'), "characters", 50),
     ],
 )
-def test_broken_packs_name_file_line_and_reason(change: tuple[str, str], message: str, line: int) -> None:
+def test_broken_packs_name_file_line_and_reason(
+    change: tuple[str, str], message: str, line: int
+) -> None:
     old, new = change
     assert old in PACK
     with pytest.raises(RulesetError) as info:
@@ -209,7 +225,9 @@ def test_yaml_is_data_not_code() -> None:
 
 def test_one_broken_pack_does_not_stop_the_others(tmp_path: Path) -> None:
     (tmp_path / "a_good.yaml").write_text(PACK)
-    (tmp_path / "b_bad.yaml").write_text(PACK.replace("id: test-pack", "id: other-pack").replace("$limit", "$missing"))
+    (tmp_path / "b_bad.yaml").write_text(
+        PACK.replace("id: test-pack", "id: other-pack").replace("$limit", "$missing")
+    )
     packs, errors = load_packs([tmp_path])
     assert [p.id for p in packs] == ["test-pack"]
     assert len(errors) == 1 and "b_bad.yaml" in str(errors[0])

@@ -410,10 +410,8 @@ def plugins(as_json: bool) -> None:
     table = Table(title="Plugins")
     for col in ("name", "distribution", "version", "hooks"):
         table.add_column(col)
-    for row in rows:
-        table.add_row(
-            row["name"], row["distribution"] or "-", row["version"] or "-", ", ".join(row["hooks"])
-        )
+    for p in host.plugins():
+        table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks))
     console.print(table)
     console.print(
         "adapters: " + ", ".join(f"{n} ({a.description})" for n, a in sorted(adapters.items()))
