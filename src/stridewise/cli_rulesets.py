@@ -1,0 +1,457 @@
+"""``stridewise rulesets ...`` (list, test, lint, profile) and ``stridewise explain``.
+
+Wire into the main CLI with ``cli.add_command(rulesets)`` and ``cli.add_command(explain)``.
+Both catch :class:`StridewiseError` themselves (one ``error:`` line, exit 2), so they behave the
+same on their own (tests) and inside the main group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from stridewise.engine.cards import fmt_value
+from stridewise.engine.errors import RulesetError, StridewiseError
+from stridewise.engine.facts import History
+from stridewise.engine.packs import (
+    ClinicProfile,
+    DecisionLog,
+    PackEntry,
+    RuleExplanation,
+    discover_packs,
+    error_dict,
+    lint_packs,
+    load_profile,
+    record,
+    run_pack_tests,
+)
+from stridewise.engine.packs import (
+    explain as explain_evaluation,
+)
+from stridewise.engine.rules import RulePack, load_packs
+from stridewise.engine.runtime import Engine
+from stridewise.importer import import_paths
+from stridewise.plugins import PluginHost
+
+STYLE = {
+    "critical": "bold white on red",
+    "warning": "bold black on yellow",
+    "info": "bold white on blue",
+}
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _fail_on_user_error(ctx: click.Context, invoke: Any) -> Any:
+    try:
+        return invoke(ctx)
+    except StridewiseError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        return _fail_on_user_error(ctx, super().invoke)
+
+
+class _Command(click.Command):
+    def invoke(self, ctx: click.Context) -> Any:
+        return _fail_on_user_error(ctx, super().invoke)
+
+
+def _wide() -> Console:
+    """The console, or a wide one when output goes to a file or pipe (rich assumes 80 there)."""
+    return console if console.is_terminal else Console(width=200, soft_wrap=True)
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def _sources(paths: Sequence[Path], host: PluginHost | None = None) -> list[tuple[str, Any]]:
+    """The given files/folders, or every plugin's pack sources (built-in packs included)."""
+    if paths:
+        return [("path", p) for p in paths]
+    host = host or PluginHost()
+    sources: list[tuple[str, Path | Traversable]] = host.ruleset_sources()
+    for error in host.errors:
+        _warn(str(error))
+    return sources
+
+
+def _installed(
+    host: PluginHost, extra: Sequence[Path]
+) -> tuple[list[PackEntry], list[RulesetError]]:
+    entries, errors = discover_packs(host.ruleset_sources())
+    more, more_errors = discover_packs(("path", p) for p in extra)
+    taken = {e.pack.id for e in entries}
+    for entry in more:
+        if entry.pack.id in taken:
+            more_errors.append(
+                RulesetError(
+                    f"pack id {entry.pack.id!r} is already installed", file=entry.pack.origin
+                )
+            )
+        else:
+            entries.append(entry)
+    for error in host.errors:
+        _warn(str(error))
+    return entries, errors + more_errors
+
+
+def _packs_option(f: Any) -> Any:
+    return click.option(
+        "--pack",
+        "extra",
+        multiple=True,
+        type=click.Path(exists=True, path_type=Path),
+        help="Extra rule pack file or folder (repeatable).",
+    )(f)
+
+
+def _profile_option(f: Any) -> Any:
+    return click.option(
+        "--profile",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="A clinic profile (YAML): packs, versions, parameters, disabled rules, wording.",
+    )(f)
+
+
+def _loc(file: str | None, line: int | None) -> str:
+    return f"{file or '<ruleset>'}{f':{line}' if line else ''}"
+
+
+# ---------------------------------------------------------------------------------------------
+# stridewise rulesets
+# ---------------------------------------------------------------------------------------------
+
+
+@click.group("rulesets", cls=_Group)
+def rulesets() -> None:
+    """List, test and lint rule packs; check clinic profiles."""
+
+
+@rulesets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_packs_option
+@_profile_option
+def list_cmd(as_json: bool, extra: tuple[Path, ...], profile: Path | None) -> None:
+    """Every loaded pack (id, version, status, review date, rules, hash, origin) and failures.
+
+    With --profile, only the packs that clinic profile selects (its own packs included).
+    """
+    entries, errors = _installed(PluginHost(), extra)
+    if profile is not None:
+        clinic = load_profile(profile)
+        resolved = clinic.resolve([e.pack for e in entries])
+        if resolved.errors:
+            raise resolved.errors[0]
+        by_id = {e.pack.id: e for e in entries}
+        entries = [
+            by_id[p.id]
+            if by_id.get(p.id) and by_id[p.id].pack is p
+            else PackEntry(p, clinic.clinic_id)
+            for p in resolved.packs
+        ]
+    rows = [e.to_dict() for e in entries]
+    if as_json:
+        click.echo(json.dumps({"packs": rows, "errors": [error_dict(e) for e in errors]}, indent=2))
+        return
+    table = Table(title="Rule packs")
+    for col in ("id", "version", "status", "reviewed", "rules", "tests", "hash", "origin"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["version"],
+            row["status"],
+            row["reviewed"] or "-",
+            str(row["rules"] + row["score_bands"]),
+            str(row["tests"]),
+            row["content_hash"][:12],
+            f"{row['origin']} ({row['provider']})",
+        )
+    _wide().print(table)
+    for error in errors:
+        err_console.print(
+            f"[red]failed to load:[/] {escape(_loc(error.file, error.line))}: "
+            + escape(error.reason),
+            highlight=False,
+        )
+
+
+@rulesets.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    help="Fail if any pack's rule coverage (percent of its rules fired by its cases) is lower.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def test_cmd(paths: tuple[Path, ...], min_coverage: float, as_json: bool) -> None:
+    """Run the test cases inside packs (default: the installed packs) and measure coverage.
+
+    Exits 1 on a failed case, a pack that does not load, or coverage under --min-coverage.
+    """
+    packs, errors = load_packs(src for _, src in _sources(paths))
+    report = run_pack_tests(packs, load_errors=errors)
+    ok = report.ok(min_coverage)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(min_coverage), indent=2))
+        sys.exit(0 if ok else 1)
+    for error in report.errors:
+        console.print(
+            f"[red]LOAD ERROR[/] {escape(_loc(error.file, error.line))}: {escape(error.reason)}",
+            highlight=False,
+        )
+    for case in report.failures:
+        console.print(
+            f"[red]FAIL[/] {case.pack} / {escape(case.case)} "
+            f"({escape(_loc(case.origin, case.line))})",
+            highlight=False,
+        )
+        for failure in case.failures:
+            console.print(f"    {escape(failure)}", highlight=False)
+        console.print(f"    fired: {', '.join(case.fired) or 'nothing'}", highlight=False)
+    table = Table(title="Rule coverage")
+    for col in ("pack", "cases", "covered", "never fired"):
+        table.add_column(col, overflow="fold")
+    for cov in report.coverage:
+        n_cases = sum(1 for c in report.cases if c.origin == cov.origin)
+        table.add_row(
+            cov.pack,
+            str(n_cases),
+            f"{len(cov.covered)}/{len(cov.rules)} ({cov.percent:.0f}%)",
+            ", ".join(cov.missed) or "-",
+        )
+    console.print(table)
+    failed = len(report.failures)
+    console.print(
+        f"{len(report.cases)} cases, {failed} failed; coverage {report.percent:.1f}%"
+        + (f" (minimum {min_coverage:g}% per pack)" if min_coverage else ""),
+        highlight=False,
+    )
+    for cov in report.under(min_coverage):
+        console.print(
+            f"[red]coverage of {cov.pack} is {cov.percent:.1f}%, under {min_coverage:g}%[/]: never "
+            f"fired: {', '.join(cov.missed)}",
+            highlight=False,
+        )
+    sys.exit(0 if ok else 1)
+
+
+@rulesets.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def lint_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Check packs (default: the installed ones) beyond what loading checks.
+
+    One line per finding: file:line: severity: message. Exits 1 if any finding is an error.
+    """
+    findings = lint_packs(src for _, src in _sources(paths))
+    errors = sum(1 for f in findings if f.severity == "error")
+    if as_json:
+        click.echo(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+        warnings = len(findings) - errors
+        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    sys.exit(1 if errors else 0)
+
+
+@rulesets.command("profile")
+@click.argument("profile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_packs_option
+def profile_cmd(profile: Path, extra: tuple[Path, ...]) -> None:
+    """Check a clinic profile against the installed packs and show what it selects.
+
+    Exits 1 if the profile has errors (all are listed); warnings do not fail.
+    """
+    entries, load_errors = _installed(PluginHost(), extra)
+    for error in load_errors:
+        _warn(f"{_loc(error.file, error.line)}: {error.reason}")
+    clinic = load_profile(profile)
+    resolved = clinic.resolve([e.pack for e in entries])
+    console.print(
+        f"[bold]{escape(clinic.name)}[/] ({clinic.clinic_id}) from {profile}", highlight=False
+    )
+    for pack in resolved.packs:
+        own = " (the clinic's own)" if pack in clinic.own_packs else ""
+        values = resolved.overrides.get(pack.id) or {}
+        tuned = ", ".join(f"{k} = {fmt_value(v)}" for k, v in values.items())
+        console.print(
+            f"  {pack.id} {pack.version}{own}" + (f"; parameters: {tuned}" if tuned else ""),
+            highlight=False,
+        )
+    if clinic.disabled:
+        console.print(f"  disabled: {', '.join(clinic.disabled)}", highlight=False)
+    if clinic.wording:
+        console.print(f"  reworded: {', '.join(clinic.wording)}", highlight=False)
+    for warning in resolved.warnings:
+        _warn(f"{_loc(warning.file, warning.line)}: {warning.reason}")
+    for error in resolved.errors:
+        err_console.print(
+            f"[bold red]error:[/] {escape(_loc(error.file, error.line))}: {escape(error.reason)}",
+            highlight=False,
+        )
+    sys.exit(1 if resolved.errors else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# stridewise explain
+# ---------------------------------------------------------------------------------------------
+
+
+def engine_for(
+    host: PluginHost, *, profile: ClinicProfile | None = None, extra: Sequence[Path] = ()
+) -> Engine:
+    """The installed packs (plus ``extra``), as a clinic ``profile`` selects and tunes them."""
+    entries, errors = _installed(host, extra)
+    for error in errors:
+        _warn(f"rule pack skipped: {_loc(error.file, error.line)}: {error.reason}")
+    packs: list[RulePack] = [e.pack for e in entries]
+    if profile is not None:
+        return profile.build_engine(packs)
+    return Engine(packs)
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    if value == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
+
+
+@click.command("explain", cls=_Command)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--as-of", "as_of", default=None, help="Date to explain (default: the latest day in the data)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@_profile_option
+@_packs_option
+@click.option(
+    "--decision-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append this evaluation to a JSON-lines decision log (athlete stored hashed).",
+)
+@click.option(
+    "--athlete",
+    default=None,
+    help="Athlete id for the decision log (stored hashed; default: the input paths).",
+)
+def explain_cmd(
+    paths: tuple[str, ...],
+    as_of: str | None,
+    as_json: bool,
+    profile: Path | None,
+    extra: tuple[Path, ...],
+    decision_log: Path | None,
+    athlete: str | None,
+) -> None:
+    """Import PATHS and show which rules fired on which facts, and why the others did not."""
+    host = PluginHost()
+    result = import_paths(paths, host)
+    for skipped in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
+    if not result.events:
+        raise StridewiseError("nothing was imported, so there is nothing to explain")
+    history = History(result.events)
+    day = _parse_date(as_of) or history.last_day or dt.date.today()
+    clinic = load_profile(profile) if profile is not None else None
+    engine = engine_for(host, profile=clinic, extra=extra)
+    log = DecisionLog(decision_log) if decision_log is not None else None
+    athlete_id = athlete or ",".join(str(Path(p).resolve()) for p in paths)
+    card_athlete = log.hash_athlete(athlete_id) if log else "athlete"
+    evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+    explanations = explain_evaluation(engine, evaluation)
+    entry = None
+    if log is not None:
+        entry = record(
+            log, engine, evaluation, athlete_id, clinic=clinic.clinic_id if clinic else None
+        )
+    if as_json:
+        out = {
+            "as_of": day.isoformat(),
+            "clinic": clinic.clinic_id if clinic else None,
+            "packs": [{"id": p.id, "version": p.version} for p in engine.packs],
+            "facts": [dict(f) for f in evaluation.facts],
+            "rules": [e.to_dict() for e in explanations],
+            "decision_id": entry["decision_id"] if entry else None,
+        }
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        return
+    _print_explanations(day, engine, explanations)
+    if entry is not None:
+        console.print(
+            f"[dim]decision {entry['decision_id']} logged to {decision_log}[/]", highlight=False
+        )
+
+
+def _print_explanations(
+    day: dt.date, engine: Engine, explanations: Iterable[RuleExplanation]
+) -> None:
+    packs = ", ".join(f"{p.id} {p.version}" for p in engine.packs)
+    console.print(
+        f"[bold]Explanation as of {day.isoformat()}[/] (rule packs: {packs})", highlight=False
+    )
+    items = list(explanations)
+    fired = [e for e in items if e.status == "fired"]
+    console.print(f"\n[bold]Fired ({len(fired)})[/]")
+    for e in fired:
+        for card in e.cards or ():
+            console.print(
+                f"[{STYLE[card.indicator]}] {card.indicator.upper()} [/] {escape(e.key)}: "
+                f"{escape(card.summary)}",
+                highlight=False,
+            )
+        if not e.cards:
+            console.print(f"{escape(e.key)} (no card of its own)", highlight=False)
+        for match in e.matched:
+            shown = "; ".join(
+                f"{alias} = {fmt_value(fields)}"
+                if not isinstance(fields, dict)
+                else f"{alias}: " + ", ".join(f"{k} = {fmt_value(v)}" for k, v in fields.items())
+                if fields
+                else alias
+                for alias, fields in match.items()
+            )
+            console.print(f"    on {escape(shown)}", highlight=False)
+        if e.parameters:
+            params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in e.parameters.items())
+            console.print(f"    [dim]parameters: {escape(params)}[/]", highlight=False)
+    silent = [e for e in items if e.status == "silent"]
+    console.print(f"\n[bold]Did not fire ({len(silent)})[/]")
+    for e in silent:
+        console.print(f"{escape(e.key)}: {escape(e.reason or '')}", highlight=False)
+    disabled = [e for e in items if e.status == "disabled"]
+    if disabled:
+        console.print(
+            f"\n[bold]Disabled ({len(disabled)})[/]: " + ", ".join(e.key for e in disabled)
+        )
+
+
+explain = explain_cmd  # the name the main CLI adds: cli.add_command(explain)
+
+__all__ = ["engine_for", "explain", "rulesets"]
