@@ -94,6 +94,11 @@ def _fmt(n: int) -> str:
     return f"{n:,} bytes"
 
 
+def _junk(head: str) -> bool:
+    """Root entries that are not content: hidden files and macOS's ``__MACOSX/``."""
+    return head.startswith(".") or head == "__MACOSX/"
+
+
 def is_zip(path: Path) -> bool:
     """True if ``path`` is a readable file that starts like a zip archive (never raises)."""
     try:
@@ -153,15 +158,18 @@ class Tree(abc.ABC):
     def is_file(self, name: str) -> bool:
         """True if ``name`` is a file in the tree."""
 
-    def find(self, basename: str, *, max_depth: int = 1) -> list[str]:
-        """Files named ``basename`` (any case) up to ``max_depth`` folders down, nearest first."""
-        wanted = basename.lower()
-        hits = [
-            n
-            for n in self.names()
-            if n.rsplit("/", 1)[-1].lower() == wanted and n.count("/") <= max_depth
-        ]
-        return sorted(hits, key=lambda n: (n.count("/"), n))
+    def top_level(self) -> list[str]:
+        """Entries at the root: files as ``name``, folders as ``name/``; hidden ones left out."""
+        heads = {head + sep for head, sep, _ in (n.partition("/") for n in self.names())}
+        return sorted(h for h in heads if not _junk(h))
+
+    def base(self) -> str:
+        """Where the content starts: ``""``, or ``"folder/"`` if the root holds only that folder.
+
+        Zips and unpacked downloads often wrap everything in one folder (``export_1234/``).
+        """
+        top = self.top_level()
+        return top[0] if len(top) == 1 and top[0].endswith("/") else ""
 
     def where(self, name: str) -> str:
         """``name`` as shown in messages: the tree's label, then the entry."""
@@ -480,31 +488,17 @@ class _FolderTree(Tree):
                 elif entry.is_file(follow_symlinks=False):
                     yield rel
 
-    def find(self, basename: str, *, max_depth: int = 1) -> list[str]:
-        """Like :meth:`Tree.find`, scanning only the folders it needs (not the whole tree)."""
-        wanted = basename.lower()
-        hits: list[str] = []
-        level: list[tuple[Path, str]] = [(self._root, "")]
-        seen = 0
-        for depth in range(max_depth + 1):
-            below: list[tuple[Path, str]] = []
-            for folder, prefix in level:
-                try:
-                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
-                except OSError:
-                    continue
-                for entry in entries:
-                    seen += 1
-                    if seen > self.limits.max_entries:
-                        return sorted(hits, key=lambda n: (n.count("/"), n))
-                    if entry.is_symlink():
-                        continue
-                    if entry.is_file(follow_symlinks=False) and entry.name.lower() == wanted:
-                        hits.append(prefix + entry.name)
-                    elif depth < max_depth and entry.is_dir(follow_symlinks=False):
-                        below.append((Path(entry.path), f"{prefix}{entry.name}/"))
-            level = below
-        return sorted(hits, key=lambda n: (n.count("/"), n))
+    def top_level(self) -> list[str]:
+        """Like :meth:`Tree.top_level`, listing only the root folder (not the whole tree)."""
+        try:
+            entries = list(os.scandir(self._root))
+        except OSError as exc:
+            raise InputError(f"cannot list folder ({exc.strerror})", file=self.label) from None
+        heads = [
+            e.name + ("/" if e.is_dir(follow_symlinks=False) else "")
+            for e in entries[: self.limits.max_entries]
+        ]
+        return sorted(h for h in heads if not _junk(h))
 
     def is_file(self, name: str) -> bool:
         try:

@@ -56,7 +56,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +87,8 @@ __all__ = [
 SOURCE = "garmin_export"
 _FITNESS = "DI_CONNECT/DI-Connect-Fitness/"
 _UPLOADS = "DI_CONNECT/DI-Connect-Uploaded-Files/"
-_SUMMARY = re.compile(r"(?:^|/)DI_CONNECT/DI-Connect-Fitness/[^/]*summarizedActivities[^/]*\.json$")
-_GEAR = re.compile(r"(?:^|/)DI_CONNECT/DI-Connect-Fitness/[^/]*_gear\.json$")
+_SUMMARY = re.compile(r"[^/]*summarizedActivities[^/]*\.json")
+_GEAR = re.compile(r"[^/]*_gear\.json")
 _ACTIVITY_FILES = (".fit", ".tcx", ".gpx", ".fit.gz", ".tcx.gz", ".gpx.gz")
 #: A FIT file's ``time_created`` within this of a summarised activity's start or end (or in
 #: between) may belong to it; the closest file claims the activity (one file per activity).
@@ -462,9 +462,12 @@ class _Reader:
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         names = tree.names()
-        self.summaries = sorted(n for n in names if _SUMMARY.search(n) and n.count("/") <= 3)
-        self.gear_files = sorted(n for n in names if _GEAR.search(n) and n.count("/") <= 3)
-        self.uploads = sorted(n for n in names if f"/{_UPLOADS}" in f"/{n}")
+        fitness = _root(tree, names) + _FITNESS
+        uploads = _root(tree, names) + _UPLOADS
+        in_fitness = [n.removeprefix(fitness) for n in names if n.startswith(fitness)]
+        self.summaries = sorted(fitness + n for n in in_fitness if _SUMMARY.fullmatch(n))
+        self.gear_files = sorted(fitness + n for n in in_fitness if _GEAR.fullmatch(n))
+        self.uploads = sorted(n for n in names if n.startswith(uploads))
 
     def read(self) -> Iterator[Event | Skipped]:
         if not self.summaries and not self.uploads:
@@ -647,14 +650,9 @@ def _same_start(event: Run | CrossTraining, starts: list[tuple[dt.datetime, bool
     return False
 
 
-def _fitness_dirs(path: Path) -> Iterable[Path]:
-    yield path / "DI_CONNECT" / "DI-Connect-Fitness"
-    try:
-        for child in sorted(path.iterdir()):
-            if child.is_dir() and not child.is_symlink():
-                yield child / "DI_CONNECT" / "DI-Connect-Fitness"
-    except OSError:
-        return
+def _root(tree: Tree, names: list[str]) -> str:
+    """Where ``DI_CONNECT/`` is: the root, or a lone wrapper folder."""
+    return "" if any(n.startswith("DI_CONNECT/") for n in names) else tree.base()
 
 
 class GarminExportAdapter:
@@ -664,18 +662,26 @@ class GarminExportAdapter:
     description = "Garmin Connect account export (zip or folder): activity summaries, shoes"
 
     def recognise(self, path: Path) -> bool:
-        """A ``DI_CONNECT/DI-Connect-Fitness/*summarizedActivities*.json``, root or one down."""
+        """``DI_CONNECT/DI-Connect-Fitness/*summarizedActivities*.json``, root or wrapper folder."""
         try:
             path = Path(path)
-            if path.is_dir():
-                return any(
-                    d.is_dir() and any(d.glob("*summarizedActivities*.json"))
-                    for d in _fitness_dirs(path)
-                )
-            if not is_zip(path):
+            if not (path.is_dir() or is_zip(path)):
                 return False
             with open_tree(path) as tree:
-                return any(_SUMMARY.search(n) and n.count("/") <= 3 for n in tree.names())
+                if path.is_dir():  # look where it would be, without walking the whole folder
+                    for root in dict.fromkeys(("", tree.base())):
+                        folder = path / root / _FITNESS
+                        if folder.is_dir() and any(
+                            _SUMMARY.fullmatch(p.name) for p in folder.iterdir()
+                        ):
+                            return True
+                    return False
+                names = tree.names()
+                fitness = _root(tree, names) + _FITNESS
+                return any(
+                    n.startswith(fitness) and _SUMMARY.fullmatch(n.removeprefix(fitness))
+                    for n in names
+                )
         except (InputError, OSError, ValueError):
             return False
 

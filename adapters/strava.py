@@ -796,6 +796,14 @@ _STRAVA_SIBLINGS = frozenset(
 )
 
 
+def locate(tree: Tree) -> str | None:
+    """The export's ``activities.csv``: at the root, or inside a lone wrapper folder."""
+    for candidate in (CSV_NAME, tree.base() + CSV_NAME):
+        if tree.is_file(candidate):
+            return candidate
+    return None
+
+
 class StravaAdapter:
     """Reads a Strava bulk export (zip as downloaded, or the unpacked folder)."""
 
@@ -803,7 +811,7 @@ class StravaAdapter:
     description = "Strava bulk export (export_*.zip or its folder): activities.csv and shoes"
 
     def recognise(self, path: Path) -> bool:
-        """An ``activities.csv`` with a Strava header, at the root or one folder down."""
+        """An ``activities.csv`` with a Strava header, at the root or in a lone wrapper folder."""
         try:
             path = Path(path)
             if path.is_file() and path.name.lower() == CSV_NAME:
@@ -812,16 +820,16 @@ class StravaAdapter:
             if not (path.is_dir() or is_zip(path)):
                 return False
             with open_tree(path) as tree:
-                found = tree.find(CSV_NAME, max_depth=1)
-                if not found:
+                found = locate(tree)
+                if found is None:
                     return False
-                known = _header_looks_known(tree.read_head(found[0]))
+                known = _header_looks_known(tree.read_head(found))
                 if known is None:
                     return False
                 if known:
                     return True
                 # An export in a language we do not read: claim it, so read() can say so.
-                base = found[0].rsplit("/", 1)[0] + "/" if "/" in found[0] else ""
+                base = found.removesuffix(CSV_NAME)
                 return sum(tree.is_file(base + s) for s in _STRAVA_SIBLINGS) >= 2
         except (InputError, OSError, ValueError, UnicodeError):
             return False
@@ -834,20 +842,14 @@ class StravaAdapter:
                 yield from self.read_tree(tree, CSV_NAME)
             return
         with open_tree(path) as tree:
-            found = tree.find(CSV_NAME, max_depth=1)
-            if not found:
+            found = locate(tree)
+            if found is None:
                 raise InputError(
-                    "no activities.csv at the top or one folder down: not a Strava export",
+                    "no activities.csv at the top or in a single wrapper folder: "
+                    "not a Strava export",
                     file=str(path),
                 )
-            level = found[0].count("/")
-            if len(same := [f for f in found if f.count("/") == level]) > 1:
-                raise InputError(
-                    f"holds {len(same)} Strava exports ({', '.join(same[:4])}); "
-                    "import them one at a time",
-                    file=str(path),
-                )
-            yield from self.read_tree(tree, found[0])
+            yield from self.read_tree(tree, found)
 
     def read_tree(self, tree: Tree, csv_name: str = CSV_NAME) -> Iterator[Event | Skipped]:
         """Read an export already opened as a :class:`Tree`."""

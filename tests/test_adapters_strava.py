@@ -96,10 +96,7 @@ def test_recognise() -> None:
     for name in ("gap_export", "de_export", "old_export", "mixed_export"):
         assert adapter.recognise(DATA / name), name
     assert adapter.recognise(REAL / "activities.csv")
-    assert not adapter.recognise(DATA.parent)  # activities.csv is two folders down from here
-    assert adapter.recognise(DATA)  # several exports one folder down: claimed, then refused
-    with pytest.raises(InputError, match="holds 4 Strava exports"):
-        read(DATA)
+    assert not adapter.recognise(DATA)  # four exports in four folders: none is "the" export
     assert not adapter.recognise(REAL / "shoes.csv")
     assert not adapter.recognise(REAL / "activities" / "12866632127.fit.gz")
     assert not adapter.recognise(DATA / "does-not-exist")
@@ -358,7 +355,7 @@ def test_empty_and_headerless_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no header"):
         read(tmp_path)
     with pytest.raises(InputError, match=r"no activities\.csv"):
-        read(DATA.parent)
+        read(DATA)
 
 
 # ---------------------------------------------------------------------------------------------

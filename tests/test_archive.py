@@ -63,9 +63,23 @@ def test_zip_and_folder_read_the_same(tmp_path: Path) -> None:
         for name, data in entries.items():
             assert zt.read(name) == ft.read(name) == data
         assert zt.open_text("d/e/f.csv").read() == "x,y\n1,2\n"
-        assert zt.find("F.CSV", max_depth=2) == ft.find("f.csv", max_depth=2) == ["d/e/f.csv"]
-        assert zt.find("f.csv", max_depth=1) == ft.find("f.csv", max_depth=1) == []
+        assert zt.top_level() == ft.top_level() == ["a/", "c.bin", "d/"]
+        assert zt.base() == ft.base() == ""
         assert zt.read_head("a/b.txt", 5) == ft.read_head("a/b.txt", 5) == b"hello"
+
+
+def test_wrapper_folder_is_the_base(tmp_path: Path) -> None:
+    entries = {"export_12/activities.csv": b"x", "__MACOSX/._activities.csv": b"", ".DS_Store": b""}
+    archive = make_zip(tmp_path / "w.zip", entries)
+    folder = tmp_path / "w"
+    for name, data in entries.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    with open_tree(archive) as zt, open_tree(folder) as ft:
+        assert zt.base() == ft.base() == "export_12/"
+    (folder / "other.txt").write_bytes(b"")
+    with open_tree(folder) as ft:
+        assert ft.base() == ""
 
 
 def test_stored_entries_and_gzip(tmp_path: Path) -> None:
