@@ -114,13 +114,16 @@ def parse_yaml(text: str, origin: str) -> Any:
         raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
 
 
-def read_yaml(path: Path) -> Any:
-    """Read and parse a YAML file (see :func:`parse_yaml`)."""
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text("utf-8")
+        return path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesetError(f"cannot read: {exc}", file=str(path)) from None
-    return parse_yaml(text, str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """Read and parse a YAML file (see :func:`parse_yaml`)."""
+    return parse_yaml(_read_text(path), str(path))
 
 
 def _check_schema(doc: Any, schema: Mapping[str, Any], origin: str) -> None:
@@ -130,9 +133,12 @@ def _check_schema(doc: Any, schema: Mapping[str, Any], origin: str) -> None:
         err = _best_error(errors)
         path = list(err.absolute_path)
         where = "/".join(str(p) for p in path) or "(top level)"
-        raise RulesetError(
-            f"{where}: {_schema_message(err)}", file=origin, line=_line_of(doc, path)
-        )
+        line = _line_of(doc, path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+            known = err.schema.get("properties", {})
+            extra = [k for k in err.instance if k not in known]
+            line = _line_of(doc, [*path, extra[0]]) if extra else line  # point at the stray key
+        raise RulesetError(f"{where}: {_schema_message(err)}", file=origin, line=line)
 
 
 @functools.lru_cache(maxsize=64)
@@ -430,10 +436,11 @@ def _pattern_unsat(
                 fact_type, field, fields.get(field, "any"), [v for _, v in resolved]
             )
             if not any(all(passes(op, c, v) for op, v in resolved) for c in cands):
-                shown = " and ".join(_describe_test(op, v, params) for op, v in tests)
-                reason = (
-                    f"no value of {fact_type}.{field}{_domain_note(fact_type, field)} is {shown}"
+                shown = " and ".join(
+                    _describe_test(op, v, params).removeprefix("= ") for op, v in tests
                 )
+                note = _domain_note(fact_type, field)
+                reason = f"{fact_type}.{field}{note} can never be {shown}"
                 break
         if reason is None:
             return None
@@ -662,7 +669,7 @@ class ClinicProfile:
     path: Path
     clinic_id: str
     name: str
-    selections: Mapping[str, SpecifierSet | None]
+    selections: Mapping[str, str | None]
     own_packs: tuple[RulePack, ...]
     overrides: Mapping[str, Mapping[str, Any]]
     disabled: tuple[str, ...]
@@ -680,7 +687,7 @@ class ClinicProfile:
             candidates.setdefault(pack.id, []).append((pack, False))
         for pack in self.own_packs:
             candidates.setdefault(pack.id, []).append((pack, True))
-        wanted: Mapping[str, SpecifierSet | None] = self.selections or dict.fromkeys(candidates)
+        wanted: Mapping[str, str | None] = self.selections or dict.fromkeys(candidates)
         chosen: dict[str, RulePack] = {}
         for pid, spec in wanted.items():
             options = candidates.get(pid)
@@ -692,14 +699,14 @@ class ClinicProfile:
                     )
                 )
                 continue
-            pick = _pick_version(options, spec)
+            pick = _pick_version(options, SpecifierSet(spec) if spec else None)
             if pick is None:
                 versions = ", ".join(
                     f"{p.version} ({'own' if own else p.origin})" for p, own in options
                 )
                 errors.append(
                     self._error(
-                        f"no version of pack {pid!r} matches {str(spec)!r} (available: {versions})",
+                        f"no version of pack {pid!r} matches {spec!r} (available: {versions})",
                         f"packs/{pid}",
                     )
                 )
@@ -842,8 +849,8 @@ class ClinicProfile:
 
 
 def _did_you_mean(ref: str, known: Sequence[str]) -> str:
-    bare = {k.split("/", 1)[1]: k for k in known}
-    close = difflib.get_close_matches(ref, [*known, *bare], n=1, cutoff=0.6)
+    bare = {k.split("/", 1)[1]: k for k in known if "/" in k}
+    close = difflib.get_close_matches(ref, [*known, *bare], n=1, cutoff=0.75)
     return f" (did you mean {bare.get(close[0], close[0])!r}?)" if close else ""
 
 
@@ -864,6 +871,18 @@ def _pick_version(
     return max(ranked, key=lambda t: (t[0], t[1]))[2]
 
 
+def _sequence_lines(text: str) -> dict[tuple[str, int], int]:
+    """Lines of the items of top-level lists (the line-aware loader keeps mapping lines only)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    out: dict[tuple[str, int], int] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(value, yaml.SequenceNode):
+                for i, item in enumerate(value.value):
+                    out[(str(key.value), i)] = item.start_mark.line + 1
+    return out
+
+
 def load_profile(path: Path | str) -> ClinicProfile:
     """Read and validate a clinic profile; the clinic's own packs are loaded too.
 
@@ -873,7 +892,9 @@ def load_profile(path: Path | str) -> ClinicProfile:
     """
     path = Path(path)
     origin = str(path)
-    doc = read_yaml(path)
+    text = _read_text(path)
+    doc = parse_yaml(text, origin)
+    items = _sequence_lines(text)
     if not isinstance(doc, dict):
         raise RulesetError(
             "a clinic profile must be a mapping at the top level", file=origin, line=1
@@ -887,41 +908,30 @@ def load_profile(path: Path | str) -> ClinicProfile:
             lines["/".join(str(k) for k in keys)] = found
         return found
 
-    selections: dict[str, SpecifierSet | None] = {}
+    selections: dict[str, str | None] = {}
     for pid, text in (doc.get("packs") or {}).items():
         at = line("packs", pid)
         text = (text or "").strip()
-        if text in ("", "*"):
-            selections[pid] = None
-            continue
+        selections[pid] = None if text in ("", "*") else text
         try:
-            selections[pid] = SpecifierSet(text)
+            SpecifierSet(text if text != "*" else "")
         except InvalidSpecifier:
             raise RulesetError(
                 f'packs/{pid}: {text!r} is not a version range (e.g. ">=1.0,<2")',
                 file=origin,
                 line=at,
             ) from None
-    own: list[RulePack] = []
-    for i, rel in enumerate(doc.get("own_packs") or []):
-        folder = path.parent / rel
+    folders = [path.parent / rel for rel in doc.get("own_packs") or ()]
+    for i, folder in enumerate(folders):
         if not folder.exists():
             raise RulesetError(
-                f"own_packs: {rel!r} does not exist (looked for {folder})",
+                f"own_packs: {doc['own_packs'][i]!r} does not exist (looked for {folder})",
                 file=origin,
-                line=_line_of(doc, ["own_packs", i]),
+                line=items.get(("own_packs", i)),
             )
-        packs, errors = load_packs([folder])
-        if errors:
-            raise errors[0]  # a clinic's pack that does not load must not be skipped silently
-        own.extend(packs)
-    seen: dict[str, str] = {}
-    for pack in own:
-        if pack.id in seen:
-            raise RulesetError(
-                f"pack id {pack.id!r} is also in {seen[pack.id]}", file=pack.origin, line=1
-            )
-        seen[pack.id] = pack.origin
+    own, errors = load_packs(folders)
+    if errors:
+        raise errors[0]  # a clinic's pack that does not load must not be skipped silently
     overrides: dict[str, Mapping[str, Any]] = {}
     for pid, values in (doc.get("parameters") or {}).items():
         line("parameters", pid)
@@ -930,9 +940,8 @@ def load_profile(path: Path | str) -> ClinicProfile:
         overrides[pid] = MappingProxyType(dict(values))
     disabled = tuple(doc.get("disabled") or ())
     for i, ref in enumerate(disabled):
-        found = _line_of(doc, ["disabled", i])
-        if found is not None:
-            lines[f"disabled/{ref}"] = found
+        if ("disabled", i) in items:
+            lines[f"disabled/{ref}"] = items[("disabled", i)]
     wording: dict[str, Wording] = {}
     for key, words in (doc.get("wording") or {}).items():
         line("wording", key)
