@@ -19,3 +19,10 @@ def data_dir() -> Path:
 @pytest.fixture
 def utc() -> dt.timezone:
     return dt.UTC
+
+
+@pytest.fixture(autouse=True)
+def _private_user_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's history database and journal inside its own temporary folder."""
+    monkeypatch.setenv("STRIDEWISE_DB", str(tmp_path / "history.sqlite3"))
+    monkeypatch.setenv("STRIDEWISE_JOURNAL", str(tmp_path / "journal.yaml"))

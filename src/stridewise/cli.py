@@ -24,10 +24,11 @@ from stridewise import build_engine
 from stridewise.adapters.journal import KIND_SECTION, append_entry
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
-from stridewise.engine.events import dump_event, json_schema
+from stridewise.engine.events import Event, dump_event, json_schema
 from stridewise.engine.facts import History
 from stridewise.importer import ImportResult, import_paths
 from stridewise.plugins import PluginHost
+from stridewise.store import Store
 
 STYLE = {
     "critical": "bold white on red",
@@ -117,14 +118,59 @@ def _print_skipped(result: ImportResult) -> None:
         err_console.print(f"[yellow]skipped[/] {s}", highlight=False)
 
 
+def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="History database (default: $STRIDEWISE_DB or the user data folder).",
+    )(f)
+
+
+def _events_from(
+    paths: Sequence[str], db: Path | None, host: PluginHost, quiet: bool
+) -> list[Event]:
+    """Events from PATHS, or the stored history when no path is given."""
+    if paths:
+        result = _import(paths, host, quiet=quiet)
+        _print_skipped(result)
+        if not result.events:
+            raise StridewiseError("nothing was imported, so there is nothing to evaluate")
+        return result.events
+    with Store(db) as store:
+        events = store.load()
+    if not events:
+        raise StridewiseError(
+            f"no stored history in {store.path}: run 'stridewise import PATH...' first, "
+            "or give PATHS"
+        )
+    return events
+
+
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_cmd(paths: tuple[str, ...], as_json: bool) -> None:
-    """Read PATHS (Strava/Garmin exports, FIT/TCX/GPX files or folders, journals) and summarise."""
+@click.option("--no-store", is_flag=True, help="Only read and summarise; keep nothing.")
+@_db_option
+def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path | None) -> None:
+    """Read PATHS (Strava/Garmin exports, FIT/TCX/GPX files or folders, journals) and keep them.
+
+    The history is stored in a local SQLite database; importing the same files again changes
+    nothing, and a newer export adds only what is new.
+    """
     result = _import(paths, PluginHost(), quiet=as_json)
+    summary = result.summary()
+    if not no_store:
+        with Store(db) as store:
+            saved = store.save(result.events, summary)
+            summary["stored"] = {
+                "database": str(store.path),
+                "new_events": saved.added,
+                "merged_with_stored": saved.merged - result.duplicates_merged,
+                "total_events": saved.total,
+            }
     if as_json:
-        click.echo(json.dumps(result.summary(), indent=2))
+        click.echo(json.dumps(summary, indent=2))
         return
     table = Table(title="Import summary", show_header=True)
     table.add_column("source")
@@ -136,18 +182,24 @@ def import_cmd(paths: tuple[str, ...], as_json: bool) -> None:
     console.print(f"files read: {result.files_read}; events: {kinds or 'none'}")
     console.print(f"duplicates merged across sources: {result.duplicates_merged}")
     console.print(f"skipped: {len(result.skipped)}")
+    if "stored" in summary:
+        st = summary["stored"]
+        console.print(
+            f"stored in {st['database']}: {st['new_events']} new events, "
+            f"{st['total_events']} in all"
+        )
     _print_skipped(result)
 
 
 @cli.command("events")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--jsonl", is_flag=True, default=True, help="One JSON event per line (default).")
-def events_cmd(paths: tuple[str, ...], jsonl: bool) -> None:
-    """Print the normalized events read from PATHS, in the published event schema."""
-    result = _import(paths, PluginHost(), quiet=True)
-    for event in sorted(result.events, key=lambda e: (e.kind, e.id)):
+@_db_option
+def events_cmd(paths: tuple[str, ...], jsonl: bool, db: Path | None) -> None:
+    """Print the normalized events read from PATHS (or stored), in the published schema."""
+    events = _events_from(paths, db, PluginHost(), quiet=True)
+    for event in sorted(events, key=lambda e: (e.kind, e.id)):
         click.echo(json.dumps(dump_event(event), ensure_ascii=False))
-    _print_skipped(result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +291,7 @@ def demo(as_json: bool, as_of: str | None) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
 @click.option(
     "--as-of", "as_of", default=None, help="Date to evaluate (default: the latest day in the data)."
@@ -251,16 +303,17 @@ def demo(as_json: bool, as_of: str | None) -> None:
     type=click.Path(exists=True),
     help="Extra rule pack file or folder.",
 )
+@_db_option
 def report(
-    paths: tuple[str, ...], as_json: bool, as_of: str | None, packs: tuple[str, ...]
+    paths: tuple[str, ...],
+    as_json: bool,
+    as_of: str | None,
+    packs: tuple[str, ...],
+    db: Path | None,
 ) -> None:
-    """Import PATHS and print the recommendations for the runner in them."""
+    """Import PATHS and print the recommendations (no PATHS: the stored history)."""
     host = PluginHost()
-    result = _import(paths, host, quiet=as_json)
-    _print_skipped(result)
-    if not result.events:
-        raise StridewiseError("nothing was imported, so there is nothing to evaluate")
-    history = History(result.events)
+    history = History(_events_from(paths, db, host, quiet=as_json))
     _report(history, _date(as_of), as_json=as_json, title="Report", host=host, extra_packs=packs)
 
 
