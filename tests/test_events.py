@@ -190,3 +190,12 @@ def test_different_runs_are_not_merged(changes: dict[str, Any]) -> None:
     watch = load_event(run(id="fit:1", source="fit", start="2026-03-01T07:00:00Z"))
     events, merged = deduplicate([watch, _strava_twin(**changes)])
     assert merged == 0 and len(events) == 2
+
+
+def test_published_schema_file_is_up_to_date() -> None:
+    from pathlib import Path
+
+    published = Path(__file__).parent.parent / "engine" / "events.schema.json"
+    assert json.loads(published.read_text()) == json_schema(), (
+        "regenerate with: stridewise schema > engine/events.schema.json"
+    )
