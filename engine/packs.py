@@ -909,15 +909,15 @@ def load_profile(path: Path | str) -> ClinicProfile:
         return found
 
     selections: dict[str, str | None] = {}
-    for pid, text in (doc.get("packs") or {}).items():
+    for pid, raw in (doc.get("packs") or {}).items():
         at = line("packs", pid)
-        text = (text or "").strip()
-        selections[pid] = None if text in ("", "*") else text
+        spec = (raw or "").strip()
+        selections[pid] = None if spec in ("", "*") else spec
         try:
-            SpecifierSet(text if text != "*" else "")
+            SpecifierSet(selections[pid] or "")
         except InvalidSpecifier:
             raise RulesetError(
-                f'packs/{pid}: {text!r} is not a version range (e.g. ">=1.0,<2")',
+                f'packs/{pid}: {spec!r} is not a version range (e.g. ">=1.0,<2")',
                 file=origin,
                 line=at,
             ) from None
