@@ -81,7 +81,7 @@ def head_of(path: Path, size: int = HEAD_BYTES) -> bytes:
             return b""
         with path.open("rb") as fh:
             head = fh.read(size)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return b""
     if head[:2] == GZIP_MAGIC:
         try:
