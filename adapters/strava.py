@@ -63,9 +63,15 @@ __all__ = [
     "OPTIONAL_FIELDS",
     "SOURCE",
     "StravaAdapter",
+    "events_only",
     "load_lenient",
+    "locate",
     "needs_file",
     "parse_activity_file",
+    "parse_date",
+    "parse_number",
+    "skipped_only",
+    "sport_of",
     "stridewise_register_adapters",
 ]
 
@@ -107,7 +113,13 @@ _LINKED_SUFFIXES = (".fit", ".tcx", ".gpx")
 @functools.cache
 def _headers_de() -> dict[str, str]:
     """German -> English column names (the mapping geo-activity-playground maintains)."""
-    raw = json.loads(_HEADERS_DE_FILE.read_text(encoding="utf-8"))
+    try:
+        raw = json.loads(_HEADERS_DE_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"this installation lacks a readable {_HEADERS_DE_FILE.name} (package data), "
+            f"needed for German Strava exports: {exc}"
+        ) from None
     return {str(k): str(v) for k, v in raw.items() if k != "NaN"}
 
 
@@ -408,7 +420,8 @@ def layout_of(header: list[str], *, file: str) -> _Layout:
 # Events
 # ---------------------------------------------------------------------------------------------
 
-OPTIONAL_FIELDS = _OPTIONAL_FIELDS = frozenset(
+#: Event fields that may be left out (with a note) when their value fails validation.
+OPTIONAL_FIELDS = frozenset(
     {
         "moving_time_s",
         "elapsed_time_s",
@@ -430,7 +443,7 @@ def load_lenient(
     *,
     file: str,
     row: int | str | None,
-    optional: frozenset[str] = _OPTIONAL_FIELDS,
+    optional: frozenset[str] = OPTIONAL_FIELDS,
 ) -> tuple[Event, list[str]]:
     """Validate an event dict; drop ``optional`` fields that fail, saying which (the notes).
 
