@@ -459,6 +459,8 @@ def fit_time_created(data: bytes) -> dt.datetime | None:
 
 
 class _Reader:
+    """One pass over one export tree."""
+
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         names = tree.names()
@@ -470,6 +472,7 @@ class _Reader:
         self.uploads = sorted(n for n in names if n.startswith(uploads))
 
     def read(self) -> Iterator[Event | Skipped]:
+        """Shoes, activities in file order, notes on records left out, then uploaded files."""
         if not self.summaries and not self.uploads:
             raise InputError(
                 "no DI_CONNECT/DI-Connect-Fitness/*_summarizedActivities.json and no uploaded "
