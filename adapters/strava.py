@@ -27,6 +27,12 @@ Units and time
     column with no metres column and no speed to check it against) is never guessed: the
     linked file is read instead, and the row is skipped if there is none.
 
+Activity types
+    English and German names map to our sports (:func:`sport_of`); anything not a run is a
+    :class:`CrossTraining`, unknown types as ``other``. Strava has no treadmill type and the CSV
+    no trainer flag: a ``Run`` becomes a treadmill run only when its linked file, if it had to
+    be read, says so.
+
 Each bad row becomes a :class:`~stridewise.plugins.hookspecs.Skipped` naming ``activities.csv``
 and the row (the header is row 1, as a spreadsheet shows it), and the import goes on.
 """

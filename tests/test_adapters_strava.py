@@ -170,6 +170,14 @@ def test_old_lowercase_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert skipped_only(items) == []
 
 
+def test_shorter_english_export_of_87_columns(tmp_path: Path, no_files_opened: None) -> None:
+    """Exports from 2019-2021 had fewer trailing columns; columns are found by name."""
+    rows = list(csv.reader(io.StringIO((REAL / "activities.csv").read_text(encoding="utf-8"))))
+    with open(tmp_path / "activities.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(row[:87] for row in rows)
+    assert read(tmp_path) == read(REAL)
+
+
 @pytest.mark.skipif(not HAS_FIT, reason="the FIT reader is not installed")
 def test_old_export_with_the_real_fit_reader() -> None:
     run = events_only(read(DATA / "old_export"))[0]
