@@ -1402,14 +1402,16 @@ def explain(engine: Engine, evaluation: Evaluation) -> list[RuleExplanation]:
                 _shown(rule, b) for b in bindings
             )
             if key in fired:
+                note = None
                 if not matched:  # our reading disagrees with the core: show what the cards hold
                     matched = tuple(f for c in cards_by_key.get(key, ()) for f in c.facts)
+                    note = "the rules engine fired it; this explanation finds no match"
                 out.append(
                     RuleExplanation(
                         key,
                         "fired",
                         spec.get("title"),
-                        None,
+                        note,
                         matched,
                         params,
                         tuple(cards_by_key.get(key, ())),
@@ -1481,7 +1483,8 @@ def _match(
             bindings += found
             if reason:
                 reasons.append(reason)
-        return bindings[:_MATCH_LIMIT], None if bindings else " or ".join(reasons)
+        unique = list(dict.fromkeys(reasons))
+        return bindings[:_MATCH_LIMIT], None if bindings else "; and ".join(unique)
     return _search(patterns, pool, rule.params)
 
 
@@ -1572,7 +1575,7 @@ def _test(
             elif any(ok for ok, _, _ in subs):
                 passed += 1
             else:
-                return False, passed, " and ".join(r for _, _, r in subs if r)
+                return False, passed, "; and ".join(r for _, _, r in subs if r)
             continue
         actual = fact.get(key)
         actual = MISSING if actual is None else actual
@@ -1592,10 +1595,10 @@ def _test(
                     f"{name} {state}, needs it {'present' if operand else 'absent'}",
                 )
             need = _describe_test(op, operand, params)
-            if op == "eq" and not isinstance(resolved, int | float):
+            if op == "eq" and (isinstance(resolved, bool) or not isinstance(resolved, int | float)):
                 need = need[2:]  # "needs yes", "needs rolling"; numbers keep "= 0"
             if actual is MISSING:
-                return False, passed, f"{name} is not known (needs {need})"
+                return False, passed, f"{name} is not known; needs {need}"
             return False, passed, f"{name} = {fmt_value(actual)}, needs {need}"
     return True, passed, None
 
