@@ -1654,7 +1654,7 @@ _HEADER_KEY = "stridewise_decision_log"
 
 @contextlib.contextmanager
 def _append_fd(path: Path) -> Iterator[int]:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
     try:
         yield fd
     finally:
@@ -1693,16 +1693,7 @@ class DecisionLog:
             "salt": secrets.token_hex(16),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise InputError(
-                f"cannot create the decision log: {exc.strerror}", file=str(self.path)
-            ) from None
-        else:
-            self._write(fd, header)
+        if not self.path.exists() and self._create(header):
             return str(header["salt"])
         try:
             with self.path.open("rb") as fh:
@@ -1727,6 +1718,26 @@ class DecisionLog:
             )
         return str(parsed["salt"])
 
+    def _create(self, header: Mapping[str, Any]) -> bool:
+        """Create the log with its header in one step (False if another writer was first)."""
+        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                self._write(fd, header)
+            finally:
+                os.close(fd)
+            os.link(tmp, self.path)  # appears whole, header included, or not at all
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the decision log: {exc.strerror or exc}", file=str(self.path)
+            ) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
     def hash_athlete(self, athlete_id: str) -> str:
         """How the athlete appears in this log (and should appear in card uuids)."""
         return hashlib.sha256(f"{self.salt}:{athlete_id}".encode()).hexdigest()
@@ -1735,18 +1746,14 @@ class DecisionLog:
 
     def _write(self, fd: int, entry: Mapping[str, Any]) -> None:
         data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        if os.fstat(fd).st_size and not self._ends_with_newline():
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a torn last line (a crash mid-write) stays on its own line
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         if self.fsync:
             os.fsync(fd)
-
-    def _ends_with_newline(self) -> bool:
-        with self.path.open("rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) == b"\n"
 
     def append(self, entry: Mapping[str, Any]) -> None:
         """Append one entry (one line)."""
