@@ -1,0 +1,72 @@
+"""The importer over real sample files: dispatch by content, bad files skipped, twins merged."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stridewise.engine.events import Run
+from stridewise.importer import import_paths
+from stridewise.plugins import PluginHost
+
+DATA = Path(__file__).parent / "data"
+TWIN_FIT = DATA / "fit" / "gap__2022-05-29_Laufen_Landal_Park.fit"
+STRAVA = DATA / "strava" / "gap_export"
+
+
+@pytest.fixture(scope="module")
+def host() -> PluginHost:
+    h = PluginHost()
+    assert not h.errors, [str(e) for e in h.errors]
+    return h
+
+
+def test_watch_file_and_strava_export_count_the_run_once(host: PluginHost) -> None:
+    result = import_paths([TWIN_FIT, STRAVA], host)
+    runs = [e for e in result.events if isinstance(e, Run)]
+    assert len(runs) == 1
+    assert result.duplicates_merged == 1
+    run = runs[0]
+    ids = {run.id, *run.also_sources}
+    assert any(i.startswith("strava:") for i in ids) and any(i.startswith("fit") for i in ids)
+    assert run.start.isoformat() == "2022-05-29T15:53:35+00:00"
+    # Re-importing both gives the same single run.
+    again = import_paths([TWIN_FIT, STRAVA, TWIN_FIT], host)
+    assert len([e for e in again.events if isinstance(e, Run)]) == 1
+
+
+def test_a_folder_of_mixed_files_goes_on_past_bad_ones(host: PluginHost, tmp_path: Path) -> None:
+    folder = tmp_path / "watch"
+    folder.mkdir()
+    for name in ("fitparse__garmin-fenix-5-run.fit", "derived__fenix5run.fit.gz"):
+        shutil.copy(DATA / "fit" / name, folder / name)
+    shutil.copy(DATA / "tcx" / "tcxparser__test_FR410_run.tcx", folder)
+    shutil.copy(DATA / "gpx" / "gap__Berlin_0.9km.gpx", folder)
+    bad_dir = DATA / "fit" / "bad"
+    bad = sorted(p.name for p in bad_dir.iterdir() if p.is_file())
+    for name in bad:
+        shutil.copy(bad_dir / name, folder / name)
+    (folder / "notes.txt").write_text("not an activity")
+    result = import_paths([folder], host)
+    # The fenix 5 run and its gzipped copy are the same run: counted once.
+    (fenix,) = import_paths([folder / "fitparse__garmin-fenix-5-run.fit"], host).events
+    assert [e.id for e in result.events if getattr(e, "start", None) == fenix.start] == [fenix.id]
+    sources = {e.source for e in result.events}
+    assert {"fit", "tcx", "gpx"} <= sources
+    skipped = {Path(s.file).name: s.reason for s in result.skipped}
+    assert "notes.txt" in skipped
+    assert "derived__empty.fit" in skipped
+    assert "derived__random_garbage.fit" in skipped
+    for reason in skipped.values():
+        assert reason and "Traceback" not in reason
+    summary = result.summary()
+    assert summary["files_read"] >= 4
+    assert summary["activities_by_source"]["fit"] >= 1
+
+
+def test_missing_path_is_reported_not_raised(host: PluginHost, tmp_path: Path) -> None:
+    result = import_paths([tmp_path / "nope.fit"], host)
+    assert result.events == []
+    assert result.skipped[0].reason == "no such file or folder"
