@@ -43,7 +43,7 @@ def test_a_folder_of_mixed_files_goes_on_past_bad_ones(host: PluginHost, tmp_pat
     for name in ("fitparse__garmin-fenix-5-run.fit", "derived__fenix5run.fit.gz"):
         shutil.copy(DATA / "fit" / name, folder / name)
     shutil.copy(DATA / "tcx" / "tcxparser__test_FR410_run.tcx", folder)
-    shutil.copy(DATA / "gpx" / "gap__Berlin_0.9km.gpx", folder)
+    shutil.copy(DATA / "gpx" / "gap__2025-08-30_walk_BrooksCaldera5.gpx", folder)
     bad_dir = DATA / "fit" / "bad"
     bad = sorted(p.name for p in bad_dir.iterdir() if p.is_file())
     for name in bad:
