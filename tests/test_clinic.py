@@ -242,8 +242,12 @@ def test_two_clinics_side_by_side_in_threads() -> None:
     assert hill_card.parameters == {"threshold": 80}
 
 
+#: The CLI tests use the fixture packs only (and stay independent of the built-in ones).
+ONLY_FIXTURES = {"STRIDEWISE_BLOCK_PLUGINS": "builtin_rulesets"}
+
+
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(rulesets, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(rulesets, list(args), env=ONLY_FIXTURES, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -23,6 +23,7 @@ DATA = Path(__file__).parent / "data"
 PACKS = DATA / "packs"
 DAY = dt.date(2026, 3, 31)
 DIVERGED = "its conditions hold here, yet the rules engine did not fire it"
+ONLY_FIXTURES = {"STRIDEWISE_BLOCK_PLUGINS": "builtin_rulesets"}
 
 
 def good() -> list[RulePack]:
@@ -169,10 +170,12 @@ def test_cli_explain_on_the_sample_athlete(tmp_path: Path) -> None:
     with as_file(files("stridewise").joinpath("data/demo_athlete.yaml")) as demo:
         args = [str(demo), "--as-of", "2026-10-31", "--pack", str(PACKS / "good")]
         args += ["--profile", str(profile)]
-        result = CliRunner().invoke(explain_cmd, [*args, "--json", "--decision-log", str(log)])
+        result = CliRunner().invoke(
+            explain_cmd, [*args, "--json", "--decision-log", str(log)], env=ONLY_FIXTURES
+        )
         assert result.exit_code == 0, result.output
         doc = json.loads(result.stdout)
-        text = CliRunner().invoke(explain_cmd, args)
+        text = CliRunner().invoke(explain_cmd, args, env=ONLY_FIXTURES)
     assert doc["as_of"] == "2026-10-31" and doc["clinic"] == "demo-clinic"
     assert doc["packs"] == [{"id": "alpha", "version": "1.2.0"}, {"id": "beta", "version": "2.0.0"}]
     rules = {r["rule"]: r for r in doc["rules"]}
@@ -202,13 +205,15 @@ def test_cli_explain_on_the_sample_athlete(tmp_path: Path) -> None:
 def test_cli_explain_user_errors_are_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "nothing.txt"
     empty.write_text("")
-    result = CliRunner().invoke(explain_cmd, [str(empty)])
+    result = CliRunner().invoke(explain_cmd, [str(empty)], env=ONLY_FIXTURES)
     assert result.exit_code == 2
     assert "error: nothing was imported, so there is nothing to explain" in result.stderr
     bad = DATA / "clinics" / "out_of_bounds.yaml"
     with as_file(files("stridewise").joinpath("data/demo_athlete.yaml")) as demo:
         result = CliRunner().invoke(
-            explain_cmd, [str(demo), "--pack", str(PACKS / "good"), "--profile", str(bad)]
+            explain_cmd,
+            [str(demo), "--pack", str(PACKS / "good"), "--profile", str(bad)],
+            env=ONLY_FIXTURES,
         )
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {bad}:9: pack 'alpha': parameter 'threshold' = 500")

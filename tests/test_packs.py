@@ -20,8 +20,9 @@ from stridewise.engine.rules import load_packs
 PACKS = Path(__file__).parent / "data" / "packs"
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(rulesets, list(args), catch_exceptions=False)
+def run(*args: str, builtin: bool = True) -> tuple[int, str, str]:
+    env = None if builtin else {"STRIDEWISE_BLOCK_PLUGINS": "builtin_rulesets"}
+    result = CliRunner().invoke(rulesets, list(args), env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -66,7 +67,7 @@ def test_list_json_shows_builtin_packs_and_failures_with_file_and_line() -> None
 
 
 def test_list_table_shows_short_hash_and_origin() -> None:
-    code, out, err = run("list", "--pack", str(PACKS / "good"))
+    code, out, err = run("list", "--pack", str(PACKS / "good"), builtin=False)
     assert code == 0
     entries, _ = discover_packs([("path", PACKS / "good")])
     alpha = next(e.pack for e in entries if e.pack.id == "alpha")
