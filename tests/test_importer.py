@@ -70,3 +70,22 @@ def test_missing_path_is_reported_not_raised(host: PluginHost, tmp_path: Path) -
     result = import_paths([tmp_path / "nope.fit"], host)
     assert result.events == []
     assert result.skipped[0].reason == "no such file or folder"
+
+
+def test_reading_in_worker_processes_gives_the_same_result(
+    host: PluginHost, tmp_path: Path
+) -> None:
+    fit_files = sorted(
+        p for p in (DATA / "fit").iterdir() if p.is_file() and p.stat().st_size < 40_000
+    )
+    for n, f in enumerate(fit_files * 3):
+        shutil.copy(f, tmp_path / f"{n:02d}_{f.name}")
+    (tmp_path / "zz_bad.fit").write_bytes(b"\x0e\x10garbage")
+    single = import_paths([tmp_path], host, workers=1)
+    pooled = import_paths([tmp_path], host, workers=2)
+    assert single.files_read == pooled.files_read >= 16
+    assert sorted(e.id for e in single.events) == sorted(e.id for e in pooled.events)
+    assert single.events_by_kind == pooled.events_by_kind
+    assert [(s.file, s.reason) for s in single.skipped] == [
+        (s.file, s.reason) for s in pooled.skipped
+    ]

@@ -107,7 +107,7 @@ def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> I
         def tick(path: Path) -> None:
             bar.update(task, advance=1, description=f"importing {path.name[:40]}")
 
-        result = import_paths(paths, host, progress=tick)
+        result = import_paths(paths, host, progress=tick, workers=0)
     for error in host.errors:
         err_console.print(f"[yellow]warning:[/] {error}", highlight=False)
     return result
