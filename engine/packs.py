@@ -61,6 +61,7 @@ from .rules import (
     CompiledRule,
     Parameter,
     RulePack,
+    _aliases,
     _best_error,
     _line_of,
     _Loader,
@@ -74,6 +75,8 @@ from .rules import (
 from .runtime import Engine, Evaluation, Wording
 
 __all__ = [
+    "MISSING",
+    "PROFILE_SCHEMA",
     "CaseResult",
     "ClinicProfile",
     "DecisionLog",
@@ -83,12 +86,21 @@ __all__ = [
     "ResolvedProfile",
     "RuleExplanation",
     "TestReport",
+    "case_facts",
+    "compare",
     "discover_packs",
     "effective_parameters",
+    "error_dict",
     "explain",
+    "fragile_under_overrides",
+    "line_index",
+    "lint_pack",
     "lint_packs",
     "load_profile",
+    "long_fill",
+    "never_fires",
     "parse_yaml",
+    "passes",
     "read_yaml",
     "record",
     "run_pack_tests",
@@ -559,9 +571,7 @@ def long_fill(
 ) -> str:
     """Card text with every placeholder filled with a realistic long value."""
     facts = {**FACT_FIELDS, **pack.derives()}
-    aliases = (
-        {p.get("as", p["fact"]): p["fact"] for p in _patterns(rule) if "fact" in p} if rule else {}
-    )
+    aliases = _aliases(rule) if rule else {}
 
     def sub(m: Any) -> str:
         name, field = m.group(1), m.group(2)
@@ -588,9 +598,7 @@ def _placeholder_problem(
     text: str, pack: RulePack, rule: Mapping[str, Any] | None, score_card: bool
 ) -> str | None:
     facts = {**FACT_FIELDS, **pack.derives()}
-    aliases = (
-        {p.get("as", p["fact"]): p["fact"] for p in _patterns(rule) if "fact" in p} if rule else {}
-    )
+    aliases = _aliases(rule) if rule else {}
     for m in PLACEHOLDER.finditer(text):
         name, field = m.group(1), m.group(2)
         if field is None:
