@@ -209,9 +209,10 @@ def _scan(data: bytes, name: str) -> _Scan:
                         _check_file_type(frame, name)
                         scan.file_id = frame
                 elif num == _ACTIVITY:
-                    scan.activity = scan.activity or frame
-                elif num == _SPORT:
-                    scan.sport = scan.sport or frame
+                    if scan.activity is None:
+                        scan.activity = frame
+                elif num == _SPORT and scan.sport is None:
+                    scan.sport = frame
             elif kind == _HEADER:
                 parts += 1
                 declared_end = part_start + frame.header_size + frame.body_size
@@ -288,7 +289,7 @@ def _num(value: object) -> float | None:
 
 def _date(value: object) -> dt.datetime | None:
     """A FIT ``date_time`` as a UTC datetime; None for relative times (< 0x10000000)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= _FIT_DATE_MIN:
+    if isinstance(value, int) and not isinstance(value, bool) and _FIT_DATE_MIN <= value < 2**32:
         return _FIT_EPOCH + dt.timedelta(seconds=value)
     return None
 
@@ -320,7 +321,7 @@ def _from_session(msg: Any) -> _Summary:
     elapsed = _num(_value(msg, "total_elapsed_time"))
     start = _date(_value(msg, "start_time"))
     end = _date(_value(msg, "timestamp"))
-    if start is None and end is not None and elapsed is not None:
+    if start is None and end is not None and elapsed is not None and 0 <= elapsed < 1e8:
         start = end - dt.timedelta(seconds=elapsed)
     moving = _num(_value(msg, "total_moving_time"))
     return _Summary(
@@ -522,7 +523,15 @@ def parse_fit(data: bytes, name: str) -> Run | CrossTraining:
         if len(data) < 12:
             raise InputError(f"not a FIT file (only {len(data)} bytes)", file=name)
         raise InputError(f"not a FIT file (no '.FIT' signature in its header{looks})", file=name)
-    return _event(_scan(data, name), name)
+    scan = _scan(data, name)
+    try:
+        return _event(scan, name)
+    except InputError:
+        raise
+    except Exception as exc:  # odd values from a damaged file (overflowing dates...)
+        raise InputError(
+            f"implausible values in the FIT data ({type(exc).__name__}: {exc})", file=name
+        ) from None
 
 
 ADAPTER = FileAdapter(

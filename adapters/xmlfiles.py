@@ -249,6 +249,15 @@ def _text(element: Any, *path: str) -> str | None:
 def parse_tcx(data: bytes, name: str) -> Run | CrossTraining:
     """Read one TCX activity (plain or gzipped bytes) into a Run or CrossTraining event."""
     root = _prepare(data, name, "tcx")
+    try:
+        return _from_tcx(root, name)
+    except InputError:
+        raise
+    except Exception as exc:  # odd values (a lap lasting 1e300 s overflows the date...)
+        raise InputError(f"implausible TCX data ({type(exc).__name__}: {exc})", file=name) from None
+
+
+def _from_tcx(root: Any, name: str) -> Run | CrossTraining:
     activities = list(root.iter("{*}Activity"))
     if not activities:
         raise InputError("no activity in the TCX file (a course or workout only?)", file=name)

@@ -410,6 +410,10 @@ def test_tcx_errors() -> None:
         parse_tcx(TCX_RUN.replace("<DistanceMeters>2000", "<DistanceMeters>2k").encode(), "n.tcx")
     with pytest.raises(InputError, match="not well-formed"):
         parse_tcx(TCX_RUN.encode()[:300], "cut.tcx")
+    with pytest.raises(InputError, match="implausible TCX data"):  # would overflow the date
+        parse_tcx(TCX_RUN.replace(">600<", ">1e300<").encode(), "long.tcx")
+    with pytest.raises(InputError, match="moving_time_s"):
+        parse_tcx(TCX_RUN.replace(">600<", ">-5<").encode(), "negative.tcx")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gzip
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,8 +75,9 @@ XML_SPLICES = [
 ]
 
 EXAMPLE_DEADLINE = dt.timedelta(seconds=3)
+#: STRIDEWISE_FUZZ_EXAMPLES=5000 pytest tests/test_adapters_fuzz.py for a deeper run.
 FUZZ = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("STRIDEWISE_FUZZ_EXAMPLES", "150")),
     deadline=EXAMPLE_DEADLINE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -128,6 +131,53 @@ def test_mutated_fit(data: bytes) -> None:
 @given(data=_mutated(XML_SEEDS, XML_SPLICES), fmt=st.sampled_from(["tcx", "gpx"]))
 def test_mutated_xml(data: bytes, fmt: str) -> None:
     _only_input_errors(PARSERS[fmt], data)
+
+
+_TCX_TEMPLATE = """<TrainingCenterDatabase><Activities><Activity Sport="{sport}"><Id>{when}</Id>
+<Lap StartTime="{when}"><TotalTimeSeconds>{seconds}</TotalTimeSeconds>
+<DistanceMeters>{metres}</DistanceMeters><AverageHeartRateBpm><Value>{hr}</Value>
+</AverageHeartRateBpm><Track><Trackpoint><Time>{when}</Time><Cadence>{cad}</Cadence>
+</Trackpoint><Trackpoint><Time>{later}</Time><DistanceMeters>{metres}</DistanceMeters>
+</Trackpoint></Track></Lap></Activity></Activities></TrainingCenterDatabase>"""
+_GPX_TEMPLATE = """<gpx xmlns="http://www.topografix.com/GPX/1/1"
+xmlns:t="http://www.garmin.com/xmlschemas/TrackPointExtension/v1"><trk><type>{sport}</type>
+<trkseg><trkpt lat="{lat}" lon="{lon}"><ele>{metres}</ele><time>{when}</time><extensions>
+<t:TrackPointExtension><t:hr>{hr}</t:hr><t:cad>{cad}</t:cad></t:TrackPointExtension>
+</extensions></trkpt><trkpt lat="{lon}" lon="{lat}"><time>{later}</time></trkpt></trkseg></trk>
+</gpx>"""
+_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**30), 10**30).map(str),
+    st.text(max_size=12),
+)
+_WHEN = st.one_of(
+    st.datetimes(timezones=st.just(dt.UTC)).map(lambda d: d.isoformat()),
+    st.sampled_from(["", "0000-00-00T00:00:00Z", "2024-02-30T00:00:00Z", "9999-12-31T23:59:59"]),
+    st.text(max_size=12),
+)
+
+
+@FUZZ
+@given(
+    fmt=st.sampled_from(["tcx", "gpx"]),
+    values=st.fixed_dictionaries(
+        {
+            "sport": st.sampled_from(["Running", "Biking", "Other", "9", "running", ""]),
+            "when": _WHEN,
+            "later": _WHEN,
+            "seconds": _NUMBERS,
+            "metres": _NUMBERS,
+            "hr": _NUMBERS,
+            "cad": _NUMBERS,
+            "lat": _NUMBERS,
+            "lon": _NUMBERS,
+        }
+    ),
+)
+def test_odd_values_in_well_formed_xml(fmt: str, values: dict[str, str]) -> None:
+    template = _TCX_TEMPLATE if fmt == "tcx" else _GPX_TEMPLATE
+    text = template.format(**{k: escape(v, {'"': "&quot;"}) for k, v in values.items()})
+    _only_input_errors(PARSERS[fmt], text.encode("utf-8", "surrogatepass"))
 
 
 def test_bad_fit_files_finish_quickly() -> None:
