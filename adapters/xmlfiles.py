@@ -282,7 +282,7 @@ def _from_tcx(root: Any, name: str) -> Run | CrossTraining:
         raise InputError(
             "no start time (no Activity Id, lap StartTime or track point Time)", file=name
         )
-    ends = [t for t in timed[-1:]]
+    ends = [max(timed)] if timed else []
     if laps and lap_starts[-1] is not None and lap_times[-1] is not None:
         ends.append(lap_starts[-1] + dt.timedelta(seconds=lap_times[-1]))
     elapsed = (max(ends) - start).total_seconds() if ends else None
