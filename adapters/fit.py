@@ -17,7 +17,14 @@ Choices worth knowing:
   CRC footer (a recorder that never closed the file) gives its session, else its laps (when
   they cover the recording), else its records (start, end and distance only); one whose data
   turns undecodable part-way (a crashed app) is imported only from a session read before the
-  damage, since laps and records from before it would be a silently partial activity.
+  damage, since laps and records from before it would be a silently partial activity. (A
+  damaged definition message can, rarely, look like an unfinished file; no rule can tell.)
+* Only activity files are read: the first ``file_id`` decides (monitoring, settings, course
+  and workout files are refused by name).
+* Ids: ``stable_id("fit", serial_number, time_created)`` from ``file_id``, so a device file and
+  Strava's re-export of it get the same id; without ``time_created``, the start time.
+* Sports: running sub-sports give trail/treadmill/track/virtual runs (and a surface); indoor
+  and virtual rides become "virtual_ride"; sports with no match become "other".
 * Timestamps below 0x10000000 count seconds since the device was switched on, not dates; a
   file with no real date anywhere is refused. The UTC offset comes from the ``activity``
   message (``local_timestamp - timestamp``) when it is plausible, else it is 0.
