@@ -18,7 +18,7 @@ import pytest
 
 from stridewise.adapters.common import gunzip, safe_xml_bytes, sniff
 from stridewise.adapters.fit import ADAPTER as FIT_ADAPTER
-from stridewise.adapters.fit import parse_fit
+from stridewise.adapters.fit import fit_sport, parse_fit
 from stridewise.adapters.xmlfiles import GPX_ADAPTER, TCX_ADAPTER, parse_gpx, parse_tcx
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import CrossTraining, Run
@@ -163,6 +163,31 @@ def test_fit_sports(name: str, kind: type, sport: str, distance: float) -> None:
     assert isinstance(event, kind)
     assert event.sport == sport
     assert event.distance_m == pytest.approx(distance)
+
+
+@pytest.mark.parametrize(
+    ("sport", "sub_sport", "ours"),
+    [
+        ("running", "generic", "run"),
+        ("running", "trail", "trail_run"),
+        ("running", "treadmill", "treadmill_run"),
+        ("running", "track", "track_run"),
+        ("running", "virtual_activity", "virtual_run"),
+        ("fitness_equipment", "treadmill", "treadmill_run"),
+        ("fitness_equipment", "elliptical", "elliptical"),
+        ("cycling", "indoor_cycling", "virtual_ride"),
+        ("cycling", "road", "ride"),
+        ("training", "strength_training", "strength"),
+        ("training", "yoga", "yoga"),
+        ("hiking", None, "hike"),
+        ("swimming", "open_water", "swim"),
+        ("multisport", None, "other"),
+        (None, None, "other"),
+        (250, 7, "other"),  # values this fitdecode does not know arrive as numbers
+    ],
+)
+def test_fit_sport_mapping(sport: object, sub_sport: object, ours: str) -> None:
+    assert fit_sport(sport, sub_sport) == ours
 
 
 def test_fit_without_session_is_salvaged_from_its_records() -> None:
