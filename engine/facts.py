@@ -596,6 +596,7 @@ class History:
                         "report_id": pain.id,
                         "days_ago": (as_of - pain.date).days,
                         "site": pain.site,
+                        "site_label": site_label(pain.site),
                         "high_risk_site": pain.site in HIGH_RISK_SITES,
                         "side": pain.side,
                         "severity": pain.severity,
@@ -618,6 +619,7 @@ class History:
                         "type": "injury",
                         "injury_id": inj.id,
                         "site": inj.site,
+                        "site_label": site_label(inj.site),
                         "high_risk_site": inj.site in HIGH_RISK_SITES,
                         "days_since_diagnosis": (as_of - inj.date).days,
                         "cleared": bool(inj.cleared and inj.cleared <= as_of),
@@ -773,6 +775,23 @@ def _nutrition_fact(log: NutritionLog, as_of: dt.date) -> dict[str, Any]:
             "serum_25ohd_nmol_l": log.serum_25ohd_nmol_l,
         }
     )
+
+
+#: How a site reads in a card ("posteromedial tibia", not "tibia_posteromedial").
+SITE_LABELS = {
+    "tibia_anterior": "anterior tibia",
+    "tibia_posteromedial": "posteromedial tibia",
+    "metatarsal_5_proximal": "base of the 5th metatarsal",
+    "metatarsal_2_base": "base of the 2nd metatarsal",
+    "sesamoid": "great-toe sesamoid",
+    "calcaneus": "heel bone",
+    "other": "other site",
+}
+
+
+def site_label(site: str) -> str:
+    """Plain words for a site or region code."""
+    return SITE_LABELS.get(site, site.replace("_", " "))
 
 
 def _intake_trend(latest: NutritionLog, prev: NutritionLog, series: Series) -> dict[str, Any]:
@@ -953,6 +972,7 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "report_id": "string",
         "days_ago": "integer",
         "site": "string",
+        "site_label": "string",
         "high_risk_site": "boolean",
         "side": "string",
         "severity": "integer",
@@ -968,6 +988,7 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
     "injury": {
         "injury_id": "string",
         "site": "string",
+        "site_label": "string",
         "high_risk_site": "boolean",
         "days_since_diagnosis": "integer",
         "cleared": "boolean",

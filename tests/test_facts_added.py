@@ -154,3 +154,13 @@ def test_timeline_facts_equal_single_day_facts_and_stay_fast() -> None:
     fresh = History(events)
     for d in (start, dt.date(2024, 4, 25), dt.date(2024, 5, 2), end):
         assert replay[d] == fresh.facts(d)
+
+
+def test_site_labels_read_as_plain_words() -> None:
+    events = [
+        ev("pain", "p", date=day(3).isoformat(), site="tibia_posteromedial", severity=2),
+        ev("injury", "i", date=day(1).isoformat(), site="metatarsal_5_proximal"),
+    ]
+    facts = History(events).facts(day(4))
+    assert of_type(facts, "pain")[0]["site_label"] == "posteromedial tibia"
+    assert of_type(facts, "injury")[0]["site_label"] == "base of the 5th metatarsal"
