@@ -19,6 +19,11 @@ Definitions follow ``../shared/domain.md``:
   days and its share of the 28 days before them (known surfaces only; ``mixed``, ``unknown``
   and missing say nothing)
 - strain change: today's strain against the mean daily strain of the 28 days before
+- breaks: the longest run of days without running that ended in the last 28 days
+- shoes: distance, share of the last 7 and 28 days, days in use; a pair without a run for
+  :data:`SHOE_IDLE_DAYS` counts as retired
+- intake trend: the latest nutrition log against the one before, with the 28-day running load
+  at each
 - return to run (per diagnosed injury): runs since diagnosis and since clearance, pre-injury
   usual distance, pain-free walking and cross-training before the first run, and the walk-run
   ladder phase (army RCT, 6 phases, each at least twice; see :func:`walk_run_ladder`)

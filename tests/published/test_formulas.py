@@ -39,6 +39,9 @@ WEEKS = [
 ]
 DAILY = [km for week in WEEKS for km in week]
 LAST = START + dt.timedelta(days=len(DAILY) - 1)  # day 34
+TRAINING = Engine(
+    [p for p in (load_pack(f) for f in builtin_pack_files()) if p.id == "training-load"]
+)
 
 
 def day(i: int) -> dt.date:
@@ -154,15 +157,13 @@ def test_not_enough_data_under_28_days() -> None:
     assert t["days_of_history"] == 27 and t["enough_history"] is False
     for ratio in ("acwr_rolling", "acwr_uncoupled", "acwr_ewma", "week_change_pct"):
         assert ratio not in t
-    pack = next(p for p in (load_pack(f) for f in builtin_pack_files()) if p.id == "training-load")
-    cards = Engine([pack]).evaluate(history, day(26))
+    cards = TRAINING.evaluate(history, day(26))
     assert [c.rule_id for c in cards if c.kind == "information-needed"] == ["not-enough-history"]
     assert not any(c.rule_id.startswith("acwr") for c in cards)
 
 
 def test_the_training_pack_reads_these_numbers() -> None:
-    pack = next(p for p in (load_pack(f) for f in builtin_pack_files()) if p.id == "training-load")
-    keys = {c.rule_id for c in Engine([pack]).evaluate(History(events()), LAST)}
+    keys = {c.rule_id for c in TRAINING.evaluate(History(events()), LAST)}
     # 56% over two weeks (> 30), a 33% longer run (30-100% band), a week up 60% (> 10%),
     # road after four weeks on trail.
     assert {
