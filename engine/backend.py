@@ -14,6 +14,10 @@ durable_rules (a C Rete core) has sharp edges, all handled here (see
   recorded and re-raised as :class:`EngineError` after the evaluation.
 - Types: only str, bool, int and finite floats in plain decimal notation reach the core.
 - ``assert_facts`` loses firings and segfaults on empty lists: we assert one fact per call.
+- Joins between facts (``{"$gte": {"f": {"alias": "g"}}}``) read past the core's buffers when
+  a comparison fails (valgrind: invalid reads in ``reduceExpressionSequence``; a segfault
+  depending on the heap) and raise error 311 on a missing field: the compiler never emits
+  them; joins are checked in Python by each rule's ``accept`` function.
 - Not thread-safe: every call holds the backend's lock.
 """
 
@@ -57,6 +61,8 @@ FACT_IDS = _id_pool(_ID_POOL_SIZE)
 
 #: An action: receives the matched facts (alias -> fields) and returns facts to assert.
 Action = Callable[[Mapping[str, Mapping[str, Any]]], Sequence[Mapping[str, Any]]]
+#: A check of a match (alias -> fields) that must pass for the firing to count.
+Accept = Callable[[Mapping[str, Mapping[str, Any]]], bool]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,22 +95,24 @@ class _Evaluation:
 class RulesBackend:
     """A compiled set of rules in one durable_rules Host; evaluates one fact set at a time.
 
-    ``rules`` maps a rule key to ``(condition, priority, action)`` where ``condition`` is a
-    durable_rules condition dict (``{"all": [...]}`` or ``{"any": [...]}``).
+    ``rules`` maps a rule key to ``(condition, priority, action)`` or ``(condition, priority,
+    action, accept)`` where ``condition`` is a durable_rules condition dict (``{"all": [...]}``
+    or ``{"any": [...]}``) and ``accept`` (optional) vets each match before it counts.
     """
 
     _counter = 0
     _counter_lock = threading.Lock()
 
-    def __init__(self, rules: Mapping[str, tuple[Mapping[str, Any], int, Action | None]]) -> None:
+    def __init__(self, rules: Mapping[str, tuple[Any, ...]]) -> None:
         with RulesBackend._counter_lock:
             RulesBackend._counter += 1
             self.name = f"stridewise{RulesBackend._counter}"
         self._lock = threading.Lock()
-        self._actions = {key: action for key, (_, _, action) in rules.items()}
+        self._actions: dict[str, Action | None] = {key: spec[2] for key, spec in rules.items()}
+        self._accept: dict[str, Accept] = {k: spec[3] for k, spec in rules.items() if len(spec) > 3}
         self._eval: _Evaluation | None = None
         definition: dict[str, Any] = {}
-        for key, (condition, priority, _) in rules.items():
+        for key, (condition, priority, *_) in rules.items():
             body = json.loads(json.dumps(condition))  # deep copy; the core takes plain JSON
             body["pri"] = priority
             body["run"] = self._make_action(key)
@@ -134,6 +142,9 @@ class RulesBackend:
                 for alias, fact in raw.items()
                 if isinstance(fact, dict)
             }
+            accept = self._accept.get(key)
+            if accept is not None and not accept(matched):
+                return
             ev.firings.append(Firing(key, matched))
             action = self._actions.get(key)
             for derived in action(matched) if action else ():
@@ -161,6 +172,9 @@ class RulesBackend:
             return  # no rule looks at this fact: the core does not store it
         except MessageObservedException:
             raise EngineError(f"fact {msg['id']} asserted twice in one evaluation") from None
+        except Exception as exc:  # the core failed half-way: the fact may be stored
+            ev.asserted.append(msg)
+            raise EngineError(f"the rules core rejected a {msg.get('type')} fact: {exc}") from None
         ev.asserted.append(msg)
 
     def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> list[Firing]:
@@ -182,6 +196,11 @@ class RulesBackend:
                     except Exception as exc:
                         ev.errors.append(f"retracting {msg.get('type')}: {exc}")
                 self._eval = None
+                for msg in self._leftover():  # whatever the core kept despite an error
+                    try:
+                        self._host.retract_fact(self.name, msg)
+                    except Exception as exc:
+                        ev.errors.append(f"cleaning up {msg.get('type')}: {exc}")
                 leftover = self._leftover()
                 if leftover:
                     ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -39,6 +39,8 @@ import yaml
 from .errors import RulesetError
 from .facts import FACT_FIELDS
 
+#: A check of the matched facts (alias -> fields) that the rules core does not do itself.
+Filter = Callable[[Mapping[str, Mapping[str, Any]]], bool]
 OPERATORS = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "eq": None, "ne": "$neq"}
 PHASE_FACT = "stridewise_phase"
 SUMMARY_MAX = 139
@@ -376,12 +378,19 @@ def _check_semantics(
                 if alias in aliases:
                     raise fail(f"alias {alias!r} is bound twice; name one of them with 'as'")
                 aliases[alias] = fact_type
+        bound: dict[str, str] = {}
         for pattern in _patterns(rule):
             fact_type = str(pattern.get("fact") or pattern.get("absent"))
+            # A join can only refer to facts bound earlier; absences cannot join at all.
+            if "absent" in pattern and _has_ref(pattern.get("where") or {}):
+                raise fail("an 'absent' pattern cannot refer to other facts (ref)")
+            visible = bound
             if "where" in pattern:
                 _check_test(
-                    pattern["where"], facts[fact_type], fact_type, aliases, facts, pack, fail
+                    pattern["where"], facts[fact_type], fact_type, visible, facts, pack, fail
                 )
+            if "fact" in pattern:
+                bound[pattern.get("as", fact_type)] = fact_type
         then = rule["then"]
         if "card" in then:
             _check_card(then["card"], pack, aliases, facts, fail)
@@ -535,6 +544,11 @@ class CompiledRule:
     used_params: tuple[str, ...]
     used_fields: Mapping[str, tuple[str, ...]]
     stratum: int
+    filters: tuple[Filter, ...] = ()
+
+    def accepts(self, matched: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether a match passes the rule's joins (checked in Python, see _compile_when)."""
+        return all(f(matched) for f in self.filters)
 
 
 def compile_packs(
@@ -578,7 +592,8 @@ def compile_packs(
         key = f"{pack.id}/{rule['id']}"
         used_params: set[str] = set()
         used_fields: dict[str, set[str]] = {}
-        condition = _compile_when(rule, values, used_params, used_fields)
+        filters: list[Filter] = []
+        condition = _compile_when(rule, values, used_params, used_fields, filters)
         stratum = strata[key]
         if stratum:
             # The core checks a negation only when the facts before it in the pattern list
@@ -608,6 +623,7 @@ def compile_packs(
                 used_params=tuple(sorted(used_params)),
                 used_fields={a: tuple(sorted(f)) for a, f in used_fields.items()},
                 stratum=stratum,
+                filters=tuple(filters),
             )
         )
     return compiled, max(strata.values(), default=0)
@@ -641,6 +657,7 @@ def _compile_when(
     params: Mapping[str, Any],
     used_params: set[str],
     used_fields: dict[str, set[str]],
+    filters: list[Filter],
 ) -> dict[str, Any]:
     when = rule["when"]
     group = "any" if isinstance(when, Mapping) and "any" in when else "all"
@@ -653,12 +670,99 @@ def _compile_when(
             fact_type, alias = pattern["absent"], f"absent{n}"
             name = f"{alias}$not"
         tests: list[Any] = [{"type": fact_type}]
-        if "where" in pattern:
-            tests.append(_compile_test(pattern["where"], alias, params, used_params, used_fields))
+        where = pattern.get("where")
+        if where and _has_ref(where):
+            # Joins are checked in Python on each match: the core's join code reads past its
+            # buffers (seen with valgrind) and fails on a missing field (error 311).
+            filters.append(_predicate(where, alias, params, used_params, used_fields))
+        elif where:
+            tests.append(_compile_test(where, alias, params, used_params, used_fields))
         out.append({name: {"$and": tests} if len(tests) > 1 else tests[0]})
     if group == "all":  # negations after every positive pattern (see compile_packs)
         out.sort(key=lambda p: next(iter(p)).endswith("$not"))
     return {group: out}
+
+
+def _has_ref(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return "ref" in node or any(_has_ref(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_ref(v) for v in node)
+    return False
+
+
+_MISSING = object()
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: bool(a == b),
+    "ne": lambda a, b: bool(a != b),
+    "gt": lambda a, b: bool(a > b),
+    "gte": lambda a, b: bool(a >= b),
+    "lt": lambda a, b: bool(a < b),
+    "lte": lambda a, b: bool(a <= b),
+}
+
+
+def _predicate(
+    test: Mapping[str, Any],
+    alias: str,
+    params: Mapping[str, Any],
+    used_params: set[str],
+    used_fields: dict[str, set[str]],
+) -> Filter:
+    """A Python check of one pattern's tests against the matched facts (alias -> fields).
+
+    Same meaning as the compiled conditions: a missing field fails every test except
+    ``exists: false``; types were checked when the pack loaded.
+    """
+    checks: list[Filter] = []
+    for key, value in test.items():
+        if key in ("all", "any"):
+            subs = [_predicate(t, alias, params, used_params, used_fields) for t in value]
+            combine = all if key == "all" else any
+            checks.append(lambda m, subs=subs, combine=combine: combine(f(m) for f in subs))
+            continue
+        used_fields.setdefault(alias, set()).add(key)
+        ops = value.items() if isinstance(value, Mapping) else [("eq", value)]
+        for op, operand in ops:
+            checks.append(_field_check(alias, key, op, operand, params, used_params, used_fields))
+    return lambda m: all(check(m) for check in checks)
+
+
+def _field_check(
+    alias: str,
+    key: str,
+    op: str,
+    operand: Any,
+    params: Mapping[str, Any],
+    used_params: set[str],
+    used_fields: dict[str, set[str]],
+) -> Filter:
+    def get(m: Mapping[str, Mapping[str, Any]]) -> Any:
+        return m.get(alias, {}).get(key, _MISSING)
+
+    if op == "exists":
+        return lambda m: (get(m) is not _MISSING) == bool(operand)
+    if op == "in":
+        values = [_operand(v, params, used_params, used_fields) for v in operand]
+        return lambda m: get(m) in values
+    resolved = _operand(operand, params, used_params, used_fields)
+    compare = _COMPARE[op]
+    if isinstance(resolved, dict):  # a join: {alias: field}
+        ((other, field),) = resolved.items()
+
+        def joined(m: Mapping[str, Mapping[str, Any]]) -> bool:
+            mine, theirs = get(m), m.get(other, {}).get(field, _MISSING)
+            if mine is _MISSING or theirs is _MISSING:
+                return False
+            return compare(mine, theirs)
+
+        return joined
+
+    def plain(m: Mapping[str, Mapping[str, Any]]) -> bool:
+        mine = get(m)
+        return mine is not _MISSING and compare(mine, resolved)
+
+    return plain
 
 
 def _compile_test(

@@ -63,7 +63,7 @@ class Engine:
         self._by_key = {r.key: r for r in self.rules}
         self.wording = dict(wording or {})
         self._backend = RulesBackend(
-            {r.key: (r.condition, 100 - r.priority, self._action(r)) for r in self.rules}
+            {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
         )
         self._lock = threading.Lock()
 

@@ -28,14 +28,10 @@ def spike_rules() -> dict[str, Any]:
             None,
         ),
         "join": (
-            {
-                "all": [
-                    {"t": {"type": "training"}},
-                    {"p": {"$and": [{"type": "pain"}, {"$gte": {"severity": {"t": "load"}}}]}},
-                ]
-            },
+            {"all": [{"t": {"type": "training"}}, {"p": {"type": "pain"}}]},
             1,
             None,
+            lambda m: m["p"].get("severity", 0) >= m["t"].get("load", 99),
         ),
     }
 
@@ -200,3 +196,28 @@ def test_calls_are_serialized_across_threads() -> None:
     assert not errors
     assert sorted({tuple(r) for r in results}) == [(), ("chain", "spike")]
     assert len(results) == 800
+
+
+def test_a_core_error_mid_evaluation_surfaces_and_leaves_the_session_clean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    b = RulesBackend(spike_rules())
+    ruleset = b._host.get_ruleset(b.name)
+    real = ruleset.assert_fact
+
+    def store_then_fail(fact: dict[str, Any]) -> Any:
+        result = real(fact)  # the core stored the fact...
+        if fact["type"] == "pain":
+            raise RuntimeError("Could not assert fact, error code: 311")  # ...then failed
+        return result
+
+    monkeypatch.setattr(ruleset, "assert_fact", store_then_fail)
+    with pytest.raises(EngineError, match="rejected a pain fact"):
+        b.evaluate([_t(), {"type": "pain", "severity": 5}])
+    assert b._host.get_facts(b.name, "1") == []
+    monkeypatch.setattr(ruleset, "assert_fact", real)
+    assert fired(b, [{"type": "pain", "severity": 5}, _t({"load": 3})]) == [
+        "chain",
+        "join",
+        "spike",
+    ]

@@ -245,3 +245,27 @@ def test_builtin_packs_load_and_cite_sources() -> None:
             if card:
                 refs = card["source"] if isinstance(card["source"], list) else [card["source"]]
                 assert all(r in p.sources for r in refs)
+
+
+def test_join_on_a_missing_field_is_a_mismatch_not_an_error() -> None:
+    text = PACK.replace(
+        "      - fact: pain\n        where:\n          severity: {gte: 3}",
+        "      - fact: pain\n        where:\n          severity: {gte: {ref: load_flag.ratio}}",
+    )
+    assert text != PACK
+    engine = Engine([pack(text)])
+    facts: list[dict[str, object]] = [{"type": "training", "acwr_ewma": 1.8}, {"type": "pain"}]
+    assert "flagged-and-pain" not in fired(engine, facts)
+    facts = [{"type": "training", "acwr_ewma": 1.8}, {"type": "pain", "severity": 2}]
+    assert "flagged-and-pain" in fired(engine, facts)
+
+
+def test_a_join_must_refer_to_an_earlier_fact() -> None:
+    text = PACK.replace(
+        "      - fact: load_flag\n      - fact: pain\n        where:\n          severity: {gte: 3}",
+        "      - fact: pain\n        where:\n          severity: {gte: {ref: load_flag.ratio}}\n"
+        "      - fact: load_flag",
+    )
+    assert text != PACK
+    with pytest.raises(RulesetError, match="no fact bound as 'load_flag'"):
+        pack(text)
