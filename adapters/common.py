@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 
 from stridewise.engine.errors import InputError
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import gpxpy
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import RUN_SPORTS, CrossTraining, Run, load_event, stable_id

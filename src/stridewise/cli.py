@@ -22,6 +22,7 @@ from rich.table import Table
 
 from stridewise import build_engine
 from stridewise.adapters.journal import KIND_SECTION, append_entry
+from stridewise.cli_rulesets import explain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import Event, dump_event, json_schema
@@ -479,6 +480,10 @@ def plugins(as_json: bool) -> None:
 def schema() -> None:
     """Print the JSON Schema of the normalized events."""
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+cli.add_command(rulesets)
+cli.add_command(explain)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
