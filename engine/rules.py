@@ -718,14 +718,19 @@ def _predicate(
     for key, value in test.items():
         if key in ("all", "any"):
             subs = [_predicate(t, alias, params, used_params, used_fields) for t in value]
-            combine = all if key == "all" else any
-            checks.append(lambda m, subs=subs, combine=combine: combine(f(m) for f in subs))
+            checks.append(_combine(subs, every=key == "all"))
             continue
         used_fields.setdefault(alias, set()).add(key)
         ops = value.items() if isinstance(value, Mapping) else [("eq", value)]
         for op, operand in ops:
             checks.append(_field_check(alias, key, op, operand, params, used_params, used_fields))
     return lambda m: all(check(m) for check in checks)
+
+
+def _combine(subs: list[Filter], *, every: bool) -> Filter:
+    if every:
+        return lambda m: all(f(m) for f in subs)
+    return lambda m: any(f(m) for f in subs)
 
 
 def _field_check(
