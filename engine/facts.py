@@ -181,16 +181,15 @@ class Series:
     run_streak: Array
     cadence_cum: Array
     cadence_w: Array
-    shoe_cum: dict[str, Array]
+    shoe_runs: dict[str, tuple[npt.NDArray[np.int64], Array]]
     cum_run_days: Array
     last_active: npt.NDArray[np.int64]
     longest_break_28: Array
     cum_strain: Array
     cum_strain_days: Array
     surface_cum: dict[str, Array]
-    shoe_first: dict[str, int]
     shoe_ids: tuple[str, ...]
-    shoe_recent: npt.NDArray[np.bool_]
+    shoe_spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
     @classmethod
     def build(cls, cols: RunColumns, cross: Sequence[CrossTraining], end: dt.date) -> Series:
@@ -218,14 +217,7 @@ class Series:
         cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=n).astype(
             np.float64
         )
-        shoe_cum: dict[str, Array] = {}
-        shoe_first: dict[str, int] = {}
-        shoe_idx = cols.shoe_idx[keep]
-        for k, sid in enumerate(cols.shoe_ids):
-            mask = shoe_idx == k
-            shoe_cum[sid] = _cumsum0(np.bincount(ri[mask], weights=km[mask], minlength=n))
-            if mask.any():
-                shoe_first[sid] = int(ri[mask].min())
+        shoe_runs, shoe_spans = _shoe_index(cols.shoe_ids, cols.shoe_idx[keep], ri, km)
         surface_cum: dict[str, Array] = {}
         surface_idx = cols.surface_idx[keep]
         for k, name in enumerate(KNOWN_SURFACES):
@@ -243,11 +235,6 @@ class Series:
         rest = _streak(~active)
         rest[:first_activity] = 0.0  # days before the first run are not a break
         strain, strain_days = _strain_series(distance, first_activity)
-        lo = np.maximum(idx - SHOE_IDLE_DAYS + 1, 0)
-        shoe_recent = np.zeros((len(cols.shoe_ids), n), dtype=np.bool_)
-        for k, sid in enumerate(cols.shoe_ids):
-            cum = shoe_cum[sid]
-            shoe_recent[k] = (cum[idx + 1] - cum[lo]) > 0
         return cls(
             day0=day0,
             first_activity=first_activity,
@@ -268,16 +255,15 @@ class Series:
             run_streak=_streak(distance > 0),
             cadence_cum=_cumsum0(cadence_sum),
             cadence_w=_cumsum0(cadence_w),
-            shoe_cum=shoe_cum,
+            shoe_runs=shoe_runs,
             cum_run_days=_cumsum0(active.astype(np.float64)),
             last_active=last_active.astype(np.int64),
             longest_break_28=np.maximum(_sliding_max_before(rest, 27), rest),
             cum_strain=_cumsum0(strain),
             cum_strain_days=_cumsum0(strain_days),
             surface_cum=surface_cum,
-            shoe_first=shoe_first,
             shoe_ids=cols.shoe_ids,
-            shoe_recent=shoe_recent,
+            shoe_spans=shoe_spans,
         )
 
     def index(self, day: dt.date) -> int:
@@ -384,27 +370,72 @@ class Series:
         return float(cum[min(i, len(cum) - 2) + 1])
 
     def shoe_km(self, shoe_id: str, i: int) -> float:
-        cum = self.shoe_cum.get(shoe_id)
-        if cum is None or i < 0:
+        """Kilometres run in this shoe on days up to and including index ``i``."""
+        runs = self.shoe_runs.get(shoe_id)
+        if runs is None or i < 0:
             return 0.0
-        return float(cum[min(i, len(cum) - 2) + 1])
+        days, cum = runs
+        j = int(np.searchsorted(days, i, side="right"))
+        return float(cum[j])
 
     def shoe_km_window(self, shoe_id: str, i: int, days: int) -> float:
-        cum = self.shoe_cum.get(shoe_id)
-        if cum is None or i < 0:
-            return 0.0
-        return window_sum(cum, min(i, len(cum) - 2), days)
+        return self.shoe_km(shoe_id, i) - self.shoe_km(shoe_id, i - days)
 
     def shoes_run_recently(self, i: int) -> list[str]:
         """Ids of the shoes with a run in the :data:`SHOE_IDLE_DAYS` days ending at index ``i``."""
-        if i < 0 or not self.shoe_ids:
+        starts, ends, which = self.shoe_spans
+        if i < 0 or not len(starts):
             return []
-        col = self.shoe_recent[:, min(i, self.shoe_recent.shape[1] - 1)]
-        return [self.shoe_ids[k] for k in np.flatnonzero(col)]
+        hit = which[(starts <= i) & (ends >= i)]
+        return [self.shoe_ids[k] for k in sorted(set(hit.tolist()))]
 
     def shoe_first_run(self, shoe_id: str) -> int | None:
         """Day index of the first run logged in this shoe (None when it has no runs)."""
-        return self.shoe_first.get(shoe_id)
+        runs = self.shoe_runs.get(shoe_id)
+        return int(runs[0][0]) if runs is not None and len(runs[0]) else None
+
+
+def _shoe_index(
+    shoe_ids: Sequence[str],
+    shoe_idx: npt.NDArray[np.int64],
+    ri: npt.NDArray[np.int64],
+    km: Array,
+) -> tuple[
+    dict[str, tuple[npt.NDArray[np.int64], Array]],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
+]:
+    """Per shoe: its run days (sorted) with cumulative km, and the day spans it counts as in use.
+
+    O(runs) once, then O(log runs) per query: no per-shoe arrays over every day of history.
+    """
+    has = shoe_idx >= 0
+    order = np.lexsort((ri[has], shoe_idx[has]))
+    k_sorted, d_sorted, km_sorted = shoe_idx[has][order], ri[has][order], km[has][order]
+    bounds = np.searchsorted(k_sorted, np.arange(len(shoe_ids) + 1))
+    runs: dict[str, tuple[npt.NDArray[np.int64], Array]] = {}
+    starts: list[npt.NDArray[np.int64]] = []
+    ends: list[npt.NDArray[np.int64]] = []
+    which: list[npt.NDArray[np.int64]] = []
+    for k, sid in enumerate(shoe_ids):
+        days = d_sorted[bounds[k] : bounds[k + 1]]
+        if not len(days):
+            continue
+        runs[sid] = (days, _cumsum0(km_sorted[bounds[k] : bounds[k + 1]]))
+        # "run in the last SHOE_IDLE_DAYS days" holds on [d, d + IDLE - 1] for each run day d;
+        # merge those into spans (a new span starts after a gap longer than IDLE days).
+        gap = np.flatnonzero(np.diff(days) >= SHOE_IDLE_DAYS)
+        first = np.concatenate([[0], gap + 1])
+        last = np.concatenate([gap, [len(days) - 1]])
+        starts.append(days[first])
+        ends.append(days[last] + SHOE_IDLE_DAYS - 1)
+        which.append(np.full(len(first), k, dtype=np.int64))
+    empty = np.zeros(0, dtype=np.int64)
+    spans = (
+        np.concatenate(starts) if starts else empty,
+        np.concatenate(ends) if ends else empty,
+        np.concatenate(which) if which else empty,
+    )
+    return runs, spans
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from .cards import Card, card_uuid, fmt_value, sort_cards
 from .errors import RulesetError
 from .events import Event
 from .facts import History
-from .rules import PHASE_FACT, PLACEHOLDER, CompiledRule, RulePack, compile_packs
+from .rules import PHASE_FACT, PLACEHOLDER, CompiledRule, RulePack, _patterns, compile_packs
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ class Engine:
             {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
         )
         self._lock = threading.Lock()
+        self._fields = _fields_used(self.rules)
 
     @staticmethod
     def _action(rule: CompiledRule) -> Any:
@@ -114,7 +115,13 @@ class Engine:
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
     ) -> Evaluation:
         """Run the rules over ready-made facts (what pack test cases and apps with facts use)."""
-        asserted = list(facts) + [{"type": PHASE_FACT, "n": n} for n in range(1, self.strata + 1)]
+        # Only what some rule looks at goes to the core: fewer, smaller facts to serialize.
+        asserted = [
+            {k: v for k, v in fact.items() if k in wanted or k == "type"}
+            for fact in facts
+            if (wanted := self._fields.get(fact.get("type", ""))) is not None
+        ]
+        asserted += [{"type": PHASE_FACT, "n": n} for n in range(1, self.strata + 1)]
         firings = self._backend.evaluate(asserted)
         return self._cards(firings, facts, as_of, athlete)
 
@@ -257,6 +264,17 @@ class Engine:
             ),
             parameters={"score": total, "missing": missing},
         )
+
+
+def _fields_used(rules: Iterable[CompiledRule]) -> dict[str, frozenset[str]]:
+    """Fact type -> every field any rule tests, joins on or shows in its card."""
+    fields: dict[str, set[str]] = {}
+    for rule in rules:
+        for n, pattern in enumerate(_patterns(rule.rule)):
+            fact_type = pattern.get("fact") or pattern.get("absent")
+            alias = pattern.get("as", fact_type) if "fact" in pattern else f"absent{n}"
+            fields.setdefault(fact_type, set()).update(rule.used_fields.get(alias, ()))
+    return {t: frozenset(f) for t, f in fields.items()}
 
 
 def _resolve(
