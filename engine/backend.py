@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from durable.engine import Host, MessageNotHandledException, MessageObservedException
+import durable_rules_engine as core  # the C core shipped by the durable-rules distribution
 
 from .errors import EngineError
 
@@ -73,16 +73,6 @@ class Firing:
     matched: Mapping[str, Mapping[str, Any]]
 
 
-class _QuietHost(Host):  # type: ignore[misc]
-    """A Host without the timer threads (we never use timers or queued dispatch)."""
-
-    def _run(self) -> None:
-        return None
-
-    def get_action(self, action_name: str) -> Any:
-        raise EngineError(f"unknown action {action_name!r}")
-
-
 @dataclasses.dataclass(slots=True)
 class _Evaluation:
     firings: list[Firing] = dataclasses.field(default_factory=list)
@@ -92,12 +82,18 @@ class _Evaluation:
     closing: bool = False
 
 
+_NOT_HANDLED, _OBSERVED, _NO_STATE = 1, 2, 3
+
+
 class RulesBackend:
-    """A compiled set of rules in one durable_rules Host; evaluates one fact set at a time.
+    """A compiled set of rules in one durable_rules ruleset; evaluates one fact set at a time.
 
     ``rules`` maps a rule key to ``(condition, priority, action)`` or ``(condition, priority,
     action, accept)`` where ``condition`` is a durable_rules condition dict (``{"all": [...]}``
     or ``{"any": [...]}``) and ``accept`` (optional) vets each match before it counts.
+
+    We drive the C core (``durable_rules_engine``) directly, as ``durable.engine`` does, without
+    its Host: no timer threads, no global registry, and far less per-firing overhead.
     """
 
     _counter = 0
@@ -111,35 +107,53 @@ class RulesBackend:
         self._actions: dict[str, Action | None] = {key: spec[2] for key, spec in rules.items()}
         self._accept: dict[str, Accept] = {k: spec[3] for k, spec in rules.items() if len(spec) > 3}
         self._eval: _Evaluation | None = None
-        definition: dict[str, Any] = {}
-        for key, (condition, priority, *_) in rules.items():
-            body = json.loads(json.dumps(condition))  # deep copy; the core takes plain JSON
-            body["pri"] = priority
-            body["run"] = self._make_action(key)
-            definition[key] = body
-        self._host = _QuietHost()
+        definition = {
+            key: {**json.loads(json.dumps(condition)), "pri": priority}
+            for key, (condition, priority, *_) in rules.items()
+        }
+        self._handle: int | None = None
         if definition:
             try:
-                self._host.register_rulesets({self.name: definition})
+                self._handle = core.create_ruleset(
+                    self.name, json.dumps(definition, ensure_ascii=False)
+                )
             except Exception as exc:
                 raise EngineError(f"the rules core refused the compiled rules: {exc}") from None
-        self._empty = not definition
 
-    def _make_action(self, key: str) -> Callable[[Any], None]:
-        def run(c: Any) -> None:
-            self._on_fire(key, c)
+    # -- the core's protocol ---------------------------------------------------------------------
 
-        return run
+    def _core_assert(self, msg: Mapping[str, Any]) -> int | None:
+        """Assert one fact; the state handle whose actions are due, or None if unhandled."""
+        result = core.assert_fact(self._handle, json.dumps(msg, ensure_ascii=False))
+        if result[0] == _NOT_HANDLED:
+            return None
+        if result[0] == _OBSERVED:
+            raise EngineError(f"fact {msg['id']} asserted twice in one evaluation")
+        return 0 if result[0] == _NO_STATE else int(result[1])
 
-    def _on_fire(self, key: str, c: Any) -> None:
-        ev = self._eval
-        if ev is None or ev.closing:
+    def _run_actions(self, ev: _Evaluation, state_handle: int) -> None:
+        """Run every action due, one at a time; actions may assert derived facts (chaining)."""
+        started = core.start_action_for_state(self._handle, state_handle)
+        if not started:
+            return
+        state_json, message_json = started[0], started[1]
+        while True:
+            message = json.loads(message_json)
+            for key, matched in message.items():
+                self._on_fire(ev, key, matched)
+                break
+            core.update_state(self._handle, state_json)
+            message_json = core.complete_and_start_action(self._handle, state_handle)
+            if not message_json:
+                return
+
+    def _on_fire(self, ev: _Evaluation, key: str, raw: Any) -> None:
+        if ev.closing:
             return  # firings caused by retracting after an evaluation are not findings
         try:
-            raw: Mapping[str, Any] = c._m or {}
             matched = {
                 alias: {k: v for k, v in fact.items() if k not in ("sid", "id")}
-                for alias, fact in raw.items()
+                for alias, fact in (raw or {}).items()
                 if isinstance(fact, dict)
             }
             accept = self._accept.get(key)
@@ -148,11 +162,11 @@ class RulesBackend:
             ev.firings.append(Firing(key, matched))
             action = self._actions.get(key)
             for derived in action(matched) if action else ():
-                self._assert(ev, dict(derived), inside=c)
+                self._assert(ev, dict(derived), run_actions=False)
         except Exception as exc:  # never let the core swallow it
             ev.errors.append(f"rule {key}: {type(exc).__name__}: {exc}")
 
-    def _assert(self, ev: _Evaluation, fact: dict[str, Any], inside: Any = None) -> None:
+    def _assert(self, ev: _Evaluation, fact: dict[str, Any], *, run_actions: bool = True) -> None:
         if len(fact) > MAX_FIELDS:
             raise EngineError(
                 f"fact {fact.get('type')!r} has {len(fact)} fields (max {MAX_FIELDS})"
@@ -164,22 +178,29 @@ class RulesBackend:
         msg["sid"] = SID
         ev.next_id += 1
         try:
-            if inside is not None:
-                inside.assert_fact(msg)
-            else:
-                self._host.assert_fact(self.name, msg)
-        except MessageNotHandledException:
-            return  # no rule looks at this fact: the core does not store it
-        except MessageObservedException:
-            raise EngineError(f"fact {msg['id']} asserted twice in one evaluation") from None
+            state_handle = self._core_assert(msg)
+        except EngineError:
+            raise
         except Exception as exc:  # the core failed half-way: the fact may be stored
             ev.asserted.append(msg)
             raise EngineError(f"the rules core rejected a {msg.get('type')} fact: {exc}") from None
+        if state_handle is None:
+            return  # no rule looks at this fact: the core does not store it
         ev.asserted.append(msg)
+        if run_actions:  # inside an action, the running loop picks up what this caused
+            self._run_actions(ev, state_handle)
+
+    def _retract(self, ev: _Evaluation, msg: Mapping[str, Any], what: str) -> None:
+        try:
+            result = core.retract_fact(self._handle, json.dumps(msg, ensure_ascii=False))
+            if result[0] not in (_NOT_HANDLED, _OBSERVED):
+                self._run_actions(ev, 0 if result[0] == _NO_STATE else int(result[1]))
+        except Exception as exc:
+            ev.errors.append(f"{what} {msg.get('type')}: {exc}")
 
     def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> list[Firing]:
         """Assert ``facts``, run the rules to quiescence, retract everything, return firings."""
-        if self._empty:
+        if self._handle is None:
             return []
         with self._lock:
             ev = self._eval = _Evaluation()
@@ -191,16 +212,10 @@ class RulesBackend:
             finally:
                 ev.closing = True
                 for msg in reversed(ev.asserted):
-                    try:
-                        self._host.retract_fact(self.name, msg)
-                    except Exception as exc:
-                        ev.errors.append(f"retracting {msg.get('type')}: {exc}")
+                    self._retract(ev, msg, "retracting")
                 self._eval = None
                 for msg in self._leftover():  # whatever the core kept despite an error
-                    try:
-                        self._host.retract_fact(self.name, msg)
-                    except Exception as exc:
-                        ev.errors.append(f"cleaning up {msg.get('type')}: {exc}")
+                    self._retract(ev, msg, "cleaning up")
                 leftover = self._leftover()
                 if leftover:
                     ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
@@ -210,7 +225,7 @@ class RulesBackend:
 
     def _leftover(self) -> list[Any]:
         try:
-            facts: list[Any] = self._host.get_facts(self.name, SID)
+            facts: list[Any] = json.loads(core.get_facts(self._handle, SID))
         except Exception:  # the core reports "no such session" (309) before the first fact
             return []
         return facts

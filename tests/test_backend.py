@@ -59,7 +59,7 @@ def test_repeated_evaluations_are_independent_and_leave_nothing_behind() -> None
     for _ in range(3):
         assert fired(b, [_t()]) == ["chain", "spike"]
         assert fired(b, [_t({"acwr": 1.0})]) == []
-    assert b._host.get_facts(b.name, "1") == []
+    assert b._leftover() == []
 
 
 def test_more_than_1024_evaluations_do_not_exhaust_sessions() -> None:
@@ -85,7 +85,7 @@ def test_exceptions_in_actions_surface() -> None:
     with pytest.raises(EngineError, match="ZeroDivisionError"):
         b.evaluate([_t()])
     # ...and the backend still works afterwards, with nothing left in the session.
-    assert b._host.get_facts(b.name, "1") == []
+    assert b._leftover() == []
     good = RulesBackend(spike_rules())
     assert fired(good, [_t()]) == ["chain", "spike"]
 
@@ -201,21 +201,22 @@ def test_calls_are_serialized_across_threads() -> None:
 def test_a_core_error_mid_evaluation_surfaces_and_leaves_the_session_clean(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    b = RulesBackend(spike_rules())
-    ruleset = b._host.get_ruleset(b.name)
-    real = ruleset.assert_fact
+    from stridewise.engine import backend
 
-    def store_then_fail(fact: dict[str, Any]) -> Any:
-        result = real(fact)  # the core stored the fact...
-        if fact["type"] == "pain":
+    b = RulesBackend(spike_rules())
+    real = backend.core.assert_fact
+
+    def store_then_fail(handle: int, text: str) -> Any:
+        result = real(handle, text)  # the core stored the fact...
+        if '"pain"' in text:
             raise RuntimeError("Could not assert fact, error code: 311")  # ...then failed
         return result
 
-    monkeypatch.setattr(ruleset, "assert_fact", store_then_fail)
+    monkeypatch.setattr(backend.core, "assert_fact", store_then_fail)
     with pytest.raises(EngineError, match="rejected a pain fact"):
         b.evaluate([_t(), {"type": "pain", "severity": 5}])
-    assert b._host.get_facts(b.name, "1") == []
-    monkeypatch.setattr(ruleset, "assert_fact", real)
+    assert b._leftover() == []
+    monkeypatch.setattr(backend.core, "assert_fact", real)
     assert fired(b, [{"type": "pain", "severity": 5}, _t({"load": 3})]) == [
         "chain",
         "join",
