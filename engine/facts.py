@@ -37,7 +37,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,7 @@ MONOTONY_CAP = 10.0
 PAIN_WINDOW_DAYS = 14
 #: A nutrition log older than this is too old to describe current intake.
 NUTRITION_WINDOW_DAYS = 90
-_EWMA_BLOCK = 512
+_EWMA_BLOCK = 1024
 #: Surfaces the surface-change facts compare ("mixed", "unknown" and missing say nothing).
 KNOWN_SURFACES = tuple(s for s in SURFACES if s not in ("mixed", "unknown"))
 #: A pair with no run for this many days (and not first used within them) counts as retired.
@@ -93,19 +93,20 @@ def ewma(x: Array, n: int) -> Array:
 
     Same numbers as the recurrence, vectorized in blocks: within a block of m days,
     E_j = (1-l)^j * (E_0 + l * sum_{i<=j} x_i (1-l)^-i); blocks keep the powers in range.
+    ``x`` may be 2-D: each row is a series (one call for several series).
     """
     lam, up, down = _ewma_weights(n)
-    out = np.empty_like(x)
+    out = np.zeros_like(x)
     if not x.any():
-        out[:] = 0.0
         return out
-    prev = 0.0
-    for start in range(0, len(x), _EWMA_BLOCK):
-        block = x[start : start + _EWMA_BLOCK]
-        m = len(block)
-        acc = np.cumsum(block * up[:m]) * lam
-        out[start : start + m] = down[:m] * (prev + acc)
-        prev = float(out[start + m - 1])
+    prev = np.zeros(x.shape[:-1])
+    length = x.shape[-1]
+    for start in range(0, length, _EWMA_BLOCK):
+        block = x[..., start : start + _EWMA_BLOCK]
+        m = block.shape[-1]
+        acc = np.cumsum(block * up[:m], axis=-1) * lam
+        out[..., start : start + m] = down[:m] * (prev[..., None] + acc)
+        prev = out[..., start + m - 1]
     return out
 
 
@@ -125,8 +126,7 @@ def _sliding_max_before(x: Array, days: int) -> Array:
     b = blocks.reshape(-1, days)
     prefix = np.maximum.accumulate(b, axis=1).ravel()
     suffix = np.maximum.accumulate(b[:, ::-1], axis=1)[:, ::-1].ravel()
-    j = np.arange(n)
-    return np.maximum(suffix[j], prefix[j + days - 1])
+    return np.maximum(suffix[:n], prefix[days - 1 : days - 1 + n])
 
 
 def _streak(active: npt.NDArray[np.bool_]) -> Array:
@@ -145,12 +145,12 @@ def _strain_series(x: Array, first_activity: int) -> tuple[Array, Array]:
     """
     n = len(x)
     idx = np.arange(n)
-    lo = np.maximum(idx - 6, 0)
-    c1 = _cumsum0(x)
-    c2 = _cumsum0(x * x)
-    s1 = c1[idx + 1] - c1[lo]
+    padded = np.concatenate([np.zeros(6), x])
+    c1 = _cumsum0(padded)
+    c2 = _cumsum0(padded * padded)
+    s1 = c1[7:] - c1[:n]  # the 7 days ending at each index (days before day 0 count as 0)
     mean = s1 / 7.0
-    var = np.maximum((c2[idx + 1] - c2[lo]) / 7.0 - mean * mean, 0.0)
+    var = np.maximum((c2[7:] - c2[:n]) / 7.0 - mean * mean, 0.0)
     sd = np.sqrt(var)
     safe = np.where(sd > 0, sd, 1.0)
     monotony = np.minimum(np.where(sd > 0, mean / safe, MONOTONY_CAP), MONOTONY_CAP)
@@ -181,7 +181,7 @@ class Series:
     run_streak: Array
     cadence_cum: Array
     cadence_w: Array
-    shoe_runs: dict[str, tuple[npt.NDArray[np.int64], Array]]
+    shoe_runs: ShoeRuns
     cum_run_days: Array
     last_active: npt.NDArray[np.int64]
     longest_break_28: Array
@@ -217,7 +217,6 @@ class Series:
         cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=n).astype(
             np.float64
         )
-        shoe_runs, shoe_spans = _shoe_index(cols.shoe_ids, cols.shoe_idx[keep], ri, km)
         surface_cum: dict[str, Array] = {}
         surface_idx = cols.surface_idx[keep]
         for k, name in enumerate(KNOWN_SURFACES):
@@ -235,6 +234,8 @@ class Series:
         rest = _streak(~active)
         rest[:first_activity] = 0.0  # days before the first run are not a break
         strain, strain_days = _strain_series(distance, first_activity)
+        loads = np.vstack([distance, srpe])
+        e7, e28 = ewma(loads, 7), ewma(loads, 28)
         return cls(
             day0=day0,
             first_activity=first_activity,
@@ -247,15 +248,15 @@ class Series:
             cum_min=_cumsum0(duration),
             cum_srpe=_cumsum0(srpe),
             cum_srpe_days=_cumsum0(srpe_days),
-            ewma7=ewma(distance, 7),
-            ewma28=ewma(distance, 28),
-            ewma7_srpe=ewma(srpe, 7),
-            ewma28_srpe=ewma(srpe, 28),
+            ewma7=e7[0],
+            ewma28=e28[0],
+            ewma7_srpe=e7[1],
+            ewma28_srpe=e28[1],
             longest_before_30=_sliding_max_before(longest, 30),
             run_streak=_streak(distance > 0),
             cadence_cum=_cumsum0(cadence_sum),
             cadence_w=_cumsum0(cadence_w),
-            shoe_runs=shoe_runs,
+            shoe_runs=cols.shoe_runs,
             cum_run_days=_cumsum0(active.astype(np.float64)),
             last_active=last_active.astype(np.int64),
             longest_break_28=np.maximum(_sliding_max_before(rest, 27), rest),
@@ -263,7 +264,7 @@ class Series:
             cum_strain_days=_cumsum0(strain_days),
             surface_cum=surface_cum,
             shoe_ids=cols.shoe_ids,
-            shoe_spans=shoe_spans,
+            shoe_spans=cols.shoe_spans,
         )
 
     def index(self, day: dt.date) -> int:
@@ -371,12 +372,9 @@ class Series:
 
     def shoe_km(self, shoe_id: str, i: int) -> float:
         """Kilometres run in this shoe on days up to and including index ``i``."""
-        runs = self.shoe_runs.get(shoe_id)
-        if runs is None or i < 0:
+        if i < 0:
             return 0.0
-        days, cum = runs
-        j = int(np.searchsorted(days, i, side="right"))
-        return float(cum[j])
+        return self.shoe_runs.km_upto(shoe_id, i + self.day0.toordinal())
 
     def shoe_km_window(self, shoe_id: str, i: int, days: int) -> float:
         return self.shoe_km(shoe_id, i) - self.shoe_km(shoe_id, i - days)
@@ -386,13 +384,14 @@ class Series:
         starts, ends, which = self.shoe_spans
         if i < 0 or not len(starts):
             return []
-        hit = which[(starts <= i) & (ends >= i)]
+        day = i + self.day0.toordinal()
+        hit = which[(starts <= day) & (ends >= day)]
         return [self.shoe_ids[k] for k in sorted(set(hit.tolist()))]
 
     def shoe_first_run(self, shoe_id: str) -> int | None:
         """Day index of the first run logged in this shoe (None when it has no runs)."""
-        runs = self.shoe_runs.get(shoe_id)
-        return int(runs[0][0]) if runs is not None and len(runs[0]) else None
+        first = self.shoe_runs.first_day(shoe_id)
+        return None if first is None else first - self.day0.toordinal()
 
 
 def _shoe_index(
@@ -400,42 +399,56 @@ def _shoe_index(
     shoe_idx: npt.NDArray[np.int64],
     ri: npt.NDArray[np.int64],
     km: Array,
-) -> tuple[
-    dict[str, tuple[npt.NDArray[np.int64], Array]],
-    tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
-]:
-    """Per shoe: its run days (sorted) with cumulative km, and the day spans it counts as in use.
+) -> tuple[ShoeRuns, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Runs sorted by (shoe, day ordinal) with cumulative km, and the spans each shoe is in use.
 
-    O(runs) once, then O(log runs) per query: no per-shoe arrays over every day of history.
+    O(runs) once and vectorized across shoes, then O(log runs) per query: no per-shoe arrays
+    over every day of history.
     """
     has = shoe_idx >= 0
     order = np.lexsort((ri[has], shoe_idx[has]))
-    k_sorted, d_sorted, km_sorted = shoe_idx[has][order], ri[has][order], km[has][order]
-    bounds = np.searchsorted(k_sorted, np.arange(len(shoe_ids) + 1))
-    runs: dict[str, tuple[npt.NDArray[np.int64], Array]] = {}
-    starts: list[npt.NDArray[np.int64]] = []
-    ends: list[npt.NDArray[np.int64]] = []
-    which: list[npt.NDArray[np.int64]] = []
-    for k, sid in enumerate(shoe_ids):
-        days = d_sorted[bounds[k] : bounds[k + 1]]
-        if not len(days):
-            continue
-        runs[sid] = (days, _cumsum0(km_sorted[bounds[k] : bounds[k + 1]]))
-        # "run in the last SHOE_IDLE_DAYS days" holds on [d, d + IDLE - 1] for each run day d;
-        # merge those into spans (a new span starts after a gap longer than IDLE days).
-        gap = np.flatnonzero(np.diff(days) >= SHOE_IDLE_DAYS)
-        first = np.concatenate([[0], gap + 1])
-        last = np.concatenate([gap, [len(days) - 1]])
-        starts.append(days[first])
-        ends.append(days[last] + SHOE_IDLE_DAYS - 1)
-        which.append(np.full(len(first), k, dtype=np.int64))
-    empty = np.zeros(0, dtype=np.int64)
-    spans = (
-        np.concatenate(starts) if starts else empty,
-        np.concatenate(ends) if ends else empty,
-        np.concatenate(which) if which else empty,
+    k_sorted, d_sorted = shoe_idx[has][order], ri[has][order]
+    runs = ShoeRuns(
+        ids={sid: k for k, sid in enumerate(shoe_ids)},
+        bounds=np.searchsorted(k_sorted, np.arange(len(shoe_ids) + 1)),
+        days=d_sorted,
+        cum_km=_cumsum0(km[has][order]),
     )
+    # "run in the last SHOE_IDLE_DAYS days" holds on [d, d + IDLE - 1] for each run day d;
+    # merged per shoe into spans that break where the gap between runs is IDLE days or more.
+    if not len(d_sorted):
+        empty = np.zeros(0, dtype=np.int64)
+        return runs, (empty, empty, empty)
+    new_span = np.ones(len(d_sorted), dtype=np.bool_)
+    new_span[1:] = (k_sorted[1:] != k_sorted[:-1]) | (np.diff(d_sorted) >= SHOE_IDLE_DAYS)
+    first = np.flatnonzero(new_span)
+    last = np.concatenate([first[1:] - 1, [len(d_sorted) - 1]]).astype(np.int64)
+    spans = (d_sorted[first], d_sorted[last] + SHOE_IDLE_DAYS - 1, k_sorted[first])
     return runs, spans
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShoeRuns:
+    """Every run with a shoe, sorted by (shoe, day); ``bounds[k]:bounds[k+1]`` is shoe k."""
+
+    ids: Mapping[str, int]
+    bounds: npt.NDArray[np.int64]
+    days: npt.NDArray[np.int64]
+    cum_km: Array
+
+    def km_upto(self, shoe_id: str, i: int) -> float:
+        k = self.ids.get(shoe_id)
+        if k is None or i < 0:
+            return 0.0
+        lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
+        j = lo + int(np.searchsorted(self.days[lo:hi], i, side="right"))
+        return float(self.cum_km[j] - self.cum_km[lo])
+
+    def first_day(self, shoe_id: str) -> int | None:
+        k = self.ids.get(shoe_id)
+        if k is None or self.bounds[k] == self.bounds[k + 1]:
+            return None
+        return int(self.days[self.bounds[k]])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -450,6 +463,8 @@ class RunColumns:
     cad: Array
     shoe_idx: npt.NDArray[np.int64]
     shoe_ids: tuple[str, ...]
+    shoe_runs: ShoeRuns
+    shoe_spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
     surface_idx: npt.NDArray[np.int64]
 
     @classmethod
@@ -459,6 +474,11 @@ class RunColumns:
         days = ([int(day_ord.min())] if n else []) + [c.day.toordinal() for c in cross[:1]]
         shoe_ids = tuple(sorted({r.shoe_id for r in runs if r.shoe_id}))
         shoe_pos = {sid: k for k, sid in enumerate(shoe_ids)}
+        km = np.fromiter((r.distance_m / 1000.0 for r in runs), np.float64, n)
+        shoe_idx = np.fromiter(
+            (shoe_pos[r.shoe_id] if r.shoe_id else -1 for r in runs), np.int64, n
+        )
+        shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
 
         def opt(values: Iterable[float | None]) -> Array:
             return np.fromiter((np.nan if v is None else v for v in values), np.float64, n)
@@ -466,14 +486,14 @@ class RunColumns:
         return cls(
             day0=dt.date.fromordinal(min(days)) if days else None,
             day_ord=day_ord,
-            km=np.fromiter((r.distance_m / 1000.0 for r in runs), np.float64, n),
+            km=km,
             minutes=np.fromiter(((r.duration_s or 0.0) / 60.0 for r in runs), np.float64, n),
             rpe=opt(r.rpe for r in runs),
             cad=opt(r.cadence_spm for r in runs),
-            shoe_idx=np.fromiter(
-                (shoe_pos[r.shoe_id] if r.shoe_id else -1 for r in runs), np.int64, n
-            ),
+            shoe_idx=shoe_idx,
             shoe_ids=shoe_ids,
+            shoe_runs=shoe_runs,
+            shoe_spans=shoe_spans,
             surface_idx=np.fromiter(
                 (_SURFACE_POS.get(r.surface or "", -1) for r in runs), np.int64, n
             ),
