@@ -139,3 +139,27 @@ def test_console_script_runs_as_a_real_process() -> None:
     proc = subprocess.run([exe, "demo", "--json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["cards"]
+
+
+def test_demo_with_a_clinic_profile_and_a_decision_log(tmp_path: Path) -> None:
+    profile = tmp_path / "clinic.yaml"
+    profile.write_text(
+        "clinic: {id: demo-clinic, name: Demo Clinic}\n"
+        "parameters: {footwear: {replace_km: 800}}\n"
+        "disabled: [training-load/acwr-spike]\n"
+    )
+    log = tmp_path / "decisions.jsonl"
+    code, out, _ = run("demo", "--json", "--profile", str(profile), "--decision-log", str(log))
+    assert code == 0
+    doc = json.loads(out)
+    keys = {f"{c['ruleset_id']}/{c['rule_id']}" for c in doc["cards"]}
+    assert "training-load/acwr-spike" not in keys
+    assert "training-load/spike-with-pain" not in keys  # chained from the disabled rule
+    assert "footwear/shoe-worn" not in keys and "footwear/shoe-approaching" in keys
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries[-1]["decision_id"] == doc["decision_id"]
+    assert "demo" not in json.dumps(entries[-1]["athlete"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clinic: {id: x, name: X}\nparameters: {footwear: {replace_km: 5}}\n")
+    code, _, err = run("demo", "--profile", str(bad))
+    assert code == 2 and "replace_km" in err and "Traceback" not in err

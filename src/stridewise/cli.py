@@ -20,13 +20,13 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from stridewise import build_engine
 from stridewise.adapters.journal import KIND_SECTION, append_entry
-from stridewise.cli_rulesets import explain, rulesets
+from stridewise.cli_rulesets import engine_for, explain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import Event, dump_event, json_schema
 from stridewise.engine.facts import History
+from stridewise.engine.packs import DecisionLog, load_profile, record
 from stridewise.importer import ImportResult, import_paths
 from stridewise.plugins import PluginHost
 from stridewise.store import Store
@@ -117,6 +117,27 @@ def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> I
 def _print_skipped(result: ImportResult) -> None:
     for s in result.skipped:
         err_console.print(f"[yellow]skipped[/] {s}", highlight=False)
+
+
+def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--profile, --decision-log and --athlete, shared by demo and report."""
+    f = click.option(
+        "--athlete",
+        default=None,
+        help="Athlete id for card uuids and the decision log (stored hashed there).",
+    )(f)
+    f = click.option(
+        "--decision-log",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Append this evaluation to a JSON-lines decision log (audit).",
+    )(f)
+    return click.option(
+        "--profile",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Clinic profile: which packs, tuned parameters, disabled rules, wording.",
+    )(f)
 
 
 def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -216,18 +237,27 @@ def _report(
     title: str,
     host: PluginHost,
     extra_packs: Sequence[str] = (),
+    profile: Path | None = None,
+    decision_log: Path | None = None,
+    athlete: str = "athlete",
 ) -> None:
-    engine = build_engine(host=host, extra_pack_paths=extra_packs)
+    clinic = load_profile(profile) if profile is not None else None
+    engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
     day = as_of or history.last_day or dt.date.today()
-    cards = engine.evaluate(history, day)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"as_of": day.isoformat(), "cards": [c.to_dict() for c in cards]},
-                indent=2,
-                ensure_ascii=False,
-            )
+    log = DecisionLog(decision_log) if decision_log is not None else None
+    card_athlete = log.hash_athlete(athlete) if log is not None else athlete
+    evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+    cards = list(evaluation.cards)
+    entry = None
+    if log is not None:
+        entry = record(
+            log, engine, evaluation, athlete, clinic=clinic.clinic_id if clinic else None
         )
+    if as_json:
+        out: dict[str, Any] = {"as_of": day.isoformat(), "cards": [c.to_dict() for c in cards]}
+        if entry is not None:
+            out["decision_id"] = entry["decision_id"]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     training = next(f for f in history.facts(day) if f["type"] == "training")
     console.print(
@@ -243,6 +273,8 @@ def _report(
         console.print("No recommendations today: nothing in the data calls for one.")
     for card in cards:
         _print_card(card)
+    if entry is not None:
+        console.print(f"[dim]decision {entry['decision_id']} logged to {decision_log}[/]")
 
 
 def _print_card(card: Card) -> None:
@@ -279,7 +311,14 @@ def _print_card(card: Card) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
 @click.option("--as-of", "as_of", default=None, help="Evaluate as of this date (YYYY-MM-DD).")
-def demo(as_json: bool, as_of: str | None) -> None:
+@_evaluation_options
+def demo(
+    as_json: bool,
+    as_of: str | None,
+    profile: Path | None,
+    decision_log: Path | None,
+    athlete: str | None,
+) -> None:
     """Run the bundled sample athlete and print the recommendations."""
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
     host = PluginHost()
@@ -288,7 +327,16 @@ def demo(as_json: bool, as_of: str | None) -> None:
     if result.skipped:
         _print_skipped(result)
     day = _date(as_of) or DEMO_AS_OF
-    _report(History(result.events), day, as_json=as_json, title="Sample athlete", host=host)
+    _report(
+        History(result.events),
+        day,
+        as_json=as_json,
+        title="Sample athlete",
+        host=host,
+        profile=profile,
+        decision_log=decision_log,
+        athlete=athlete or "demo",
+    )
 
 
 @cli.command()
@@ -305,17 +353,31 @@ def demo(as_json: bool, as_of: str | None) -> None:
     help="Extra rule pack file or folder.",
 )
 @_db_option
+@_evaluation_options
 def report(
     paths: tuple[str, ...],
     as_json: bool,
     as_of: str | None,
     packs: tuple[str, ...],
     db: Path | None,
+    profile: Path | None,
+    decision_log: Path | None,
+    athlete: str | None,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: the stored history)."""
     host = PluginHost()
     history = History(_events_from(paths, db, host, quiet=as_json))
-    _report(history, _date(as_of), as_json=as_json, title="Report", host=host, extra_packs=packs)
+    _report(
+        history,
+        _date(as_of),
+        as_json=as_json,
+        title="Report",
+        host=host,
+        extra_packs=packs,
+        profile=profile,
+        decision_log=decision_log,
+        athlete=athlete or ",".join(paths) or str(db or "stored history"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
