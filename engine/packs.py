@@ -64,13 +64,13 @@ from .rules import (
     _aliases,
     _best_error,
     _line_of,
-    _Loader,
     _patterns,
     _schema_message,
     compile_packs,
     iter_pack_files,
     load_pack,
     load_packs,
+    parse_yaml,
 )
 from .runtime import Engine, Evaluation, Wording
 
@@ -109,21 +109,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # YAML with line numbers (the loader rules.py uses for packs)
 # ---------------------------------------------------------------------------------------------
-
-
-def parse_yaml(text: str, origin: str) -> Any:
-    """Parse YAML safely; mappings remember their keys' lines. Bad YAML: :class:`RulesetError`."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except RulesetError as exc:
-        raise RulesetError(exc.reason, file=origin, line=exc.line) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise RulesetError(
-            f"not valid YAML: {exc.problem}", file=origin, line=mark.line + 1 if mark else None
-        ) from None
-    except yaml.YAMLError as exc:
-        raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
 
 
 def _read_text(path: Path) -> str:

@@ -255,10 +255,10 @@ def load_pack(source: Path | Traversable | str, *, origin: str | None = None) ->
     return parse_pack(text, origin=name)
 
 
-def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
-    """Validate rule pack YAML text (see :func:`load_pack`)."""
+def parse_yaml(text: str, origin: str) -> Any:
+    """Parse YAML safely; mappings remember their keys' lines. Bad YAML: :class:`RulesetError`."""
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except RulesetError as exc:
         raise RulesetError(exc.reason, file=origin, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
@@ -268,6 +268,11 @@ def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
         ) from None
     except yaml.YAMLError as exc:
         raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
+
+
+def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
+    """Validate rule pack YAML text (see :func:`load_pack`)."""
+    doc = parse_yaml(text, origin)
     if not isinstance(doc, dict):
         raise RulesetError("a rule pack must be a mapping at the top level", file=origin, line=1)
     errors = sorted(_validator().iter_errors(doc), key=lambda e: len(list(e.absolute_path)))

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from stridewise.adapters.journal import KIND_SECTION, append_entry
-from stridewise.cli_rulesets import engine_for, explain, rulesets
+from stridewise.cli_rulesets import _parse_date, engine_for, explain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import Event, dump_event, json_schema
@@ -48,17 +48,6 @@ def default_journal() -> Path:
     if env:
         return Path(env)
     return Path(platformdirs.user_data_dir("stridewise")) / "journal.yaml"
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if value == "today":
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
 
 
 class _Group(click.Group):
@@ -326,7 +315,7 @@ def demo(
         result = _import([str(path)], host, quiet=True)
     if result.skipped:
         _print_skipped(result)
-    day = _date(as_of) or DEMO_AS_OF
+    day = _parse_date(as_of) or DEMO_AS_OF
     _report(
         History(result.events),
         day,
@@ -369,7 +358,7 @@ def report(
     history = History(_events_from(paths, db, host, quiet=as_json))
     _report(
         history,
-        _date(as_of),
+        _parse_date(as_of),
         as_json=as_json,
         title="Report",
         host=host,
