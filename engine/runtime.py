@@ -271,7 +271,7 @@ def _fields_used(rules: Iterable[CompiledRule]) -> dict[str, frozenset[str]]:
     fields: dict[str, set[str]] = {}
     for rule in rules:
         for n, pattern in enumerate(_patterns(rule.rule)):
-            fact_type = pattern.get("fact") or pattern.get("absent")
+            fact_type = str(pattern.get("fact") or pattern.get("absent"))
             alias = pattern.get("as", fact_type) if "fact" in pattern else f"absent{n}"
             fields.setdefault(fact_type, set()).update(rule.used_fields.get(alias, ()))
     return {t: frozenset(f) for t, f in fields.items()}
