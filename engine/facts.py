@@ -37,6 +37,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -286,7 +287,9 @@ class Series:
         week = self.distance_km[max(i - 6, 0) : i + 1]
         if len(week) < 7:
             week = np.concatenate([np.zeros(7 - len(week)), week])
-        mean7, sd7 = float(week.mean()), float(week.std())
+        values = week.tolist()  # 7 numbers: plain Python beats numpy's call overhead
+        mean7 = sum(values) / len(values)
+        sd7 = math.sqrt(sum((v - mean7) ** 2 for v in values) / len(values))
         today = float(self.longest_km[i])
         longest30 = float(self.longest_before_30[i])
         fact: dict[str, Any] = {
@@ -435,20 +438,26 @@ class ShoeRuns:
     bounds: npt.NDArray[np.int64]
     days: npt.NDArray[np.int64]
     cum_km: Array
+    _days: list[int] = dataclasses.field(default_factory=list)  # plain lists: bisect is faster
+    _cum: list[float] = dataclasses.field(default_factory=list)  # than numpy on one scalar
+
+    def __post_init__(self) -> None:
+        self._days.extend(self.days.tolist())
+        self._cum.extend(self.cum_km.tolist())
 
     def km_upto(self, shoe_id: str, i: int) -> float:
         k = self.ids.get(shoe_id)
         if k is None or i < 0:
             return 0.0
         lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
-        j = lo + int(np.searchsorted(self.days[lo:hi], i, side="right"))
-        return float(self.cum_km[j] - self.cum_km[lo])
+        j = bisect.bisect_right(self._days, i, lo, hi)
+        return self._cum[j] - self._cum[lo]
 
     def first_day(self, shoe_id: str) -> int | None:
         k = self.ids.get(shoe_id)
         if k is None or self.bounds[k] == self.bounds[k + 1]:
             return None
-        return int(self.days[self.bounds[k]])
+        return self._days[int(self.bounds[k])]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

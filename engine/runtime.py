@@ -67,6 +67,7 @@ class Engine:
         )
         self._lock = threading.Lock()
         self._fields = _fields_used(self.rules)
+        self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
 
     @staticmethod
     def _action(rule: CompiledRule) -> Any:
@@ -193,14 +194,21 @@ class Engine:
         wording = self.wording.get(rule.key) or Wording()
         summary = _fill(wording.summary or spec["summary"], first, rule.params)
         detail = _fill(wording.detail or spec["detail"], first, rule.params).strip()
-        detail += _contested_note(rule)
+        static = self._static.get(rule.key)
+        if static is None:  # per-rule parts of the card, the same every time
+            static = self._static[rule.key] = (
+                _contested_note(rule),
+                _source(rule.pack, spec["source"]),
+                _sources(rule.pack, spec["source"]),
+            )
+        detail += static[0]
         return Card(
             uuid=card_uuid(athlete, rule.key, as_of),
             summary=_short(summary),
             indicator=spec["indicator"],
             detail=detail,
-            source=_source(rule.pack, spec["source"]),
-            sources=_sources(rule.pack, spec["source"]),
+            source=static[1],
+            sources=static[2],
             rule_id=rule.rule["id"],
             ruleset_id=rule.pack.id,
             ruleset_version=rule.pack.version,

@@ -111,3 +111,14 @@ def test_empty_history_gives_no_findings(engine: stridewise.Engine) -> None:
     cards = engine.evaluate([], AS_OF)
     assert all(c.indicator != "critical" for c in cards)
     assert not [c for c in cards if c.kind == "finding" and c.indicator == "warning"]
+
+
+def test_card_uuid_is_a_standard_uuid5() -> None:
+    import uuid
+
+    from stridewise.engine.cards import _NAMESPACE, card_uuid
+
+    day = dt.date(2026, 3, 1)
+    for athlete in ("x", "athlete-42", "ü"):
+        expected = uuid.uuid5(_NAMESPACE, f"{athlete}|training-load/acwr-spike|2026-03-01")
+        assert card_uuid(athlete, "training-load/acwr-spike", day) == str(expected)
