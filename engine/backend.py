@@ -77,7 +77,7 @@ class Firing:
 class _Evaluation:
     firings: list[Firing] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
-    asserted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    asserted: list[tuple[dict[str, Any], str]] = dataclasses.field(default_factory=list)
     next_id: int = 0
     closing: bool = False
 
@@ -122,9 +122,9 @@ class RulesBackend:
 
     # -- the core's protocol ---------------------------------------------------------------------
 
-    def _core_assert(self, msg: Mapping[str, Any]) -> int | None:
+    def _core_assert(self, msg: Mapping[str, Any], text: str) -> int | None:
         """Assert one fact; the state handle whose actions are due, or None if unhandled."""
-        result = core.assert_fact(self._handle, json.dumps(msg, ensure_ascii=False))
+        result = core.assert_fact(self._handle, text)
         if result[0] == _NOT_HANDLED:
             return None
         if result[0] == _OBSERVED:
@@ -173,26 +173,27 @@ class RulesBackend:
             )
         if ev.next_id >= len(FACT_IDS):
             raise EngineError(f"more than {len(FACT_IDS)} facts in one evaluation")
-        msg = {k: normalize(v, k) for k, v in fact.items()}
+        msg = {k: v if type(v) in _PLAIN else normalize(v, k) for k, v in fact.items()}
         msg["id"] = FACT_IDS[ev.next_id]
         msg["sid"] = SID
         ev.next_id += 1
+        text = json.dumps(msg, ensure_ascii=False)  # kept: the retraction sends the same text
         try:
-            state_handle = self._core_assert(msg)
+            state_handle = self._core_assert(msg, text)
         except EngineError:
             raise
         except Exception as exc:  # the core failed half-way: the fact may be stored
-            ev.asserted.append(msg)
+            ev.asserted.append((msg, text))
             raise EngineError(f"the rules core rejected a {msg.get('type')} fact: {exc}") from None
         if state_handle is None:
             return  # no rule looks at this fact: the core does not store it
-        ev.asserted.append(msg)
+        ev.asserted.append((msg, text))
         if run_actions:  # inside an action, the running loop picks up what this caused
             self._run_actions(ev, state_handle)
 
-    def _retract(self, ev: _Evaluation, msg: Mapping[str, Any], what: str) -> None:
+    def _retract(self, ev: _Evaluation, msg: Mapping[str, Any], text: str, what: str) -> None:
         try:
-            result = core.retract_fact(self._handle, json.dumps(msg, ensure_ascii=False))
+            result = core.retract_fact(self._handle, text)
             if result[0] not in (_NOT_HANDLED, _OBSERVED):
                 self._run_actions(ev, 0 if result[0] == _NO_STATE else int(result[1]))
         except Exception as exc:
@@ -211,11 +212,11 @@ class RulesBackend:
                         break
             finally:
                 ev.closing = True
-                for msg in reversed(ev.asserted):
-                    self._retract(ev, msg, "retracting")
+                for msg, text in reversed(ev.asserted):
+                    self._retract(ev, msg, text, "retracting")
                 self._eval = None
                 for msg in self._leftover():  # whatever the core kept despite an error
-                    self._retract(ev, msg, "cleaning up")
+                    self._retract(ev, msg, json.dumps(msg, ensure_ascii=False), "cleaning up")
                 leftover = self._leftover()
                 if leftover:
                     ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
@@ -229,6 +230,9 @@ class RulesBackend:
         except Exception:  # the core reports "no such session" (309) before the first fact
             return []
         return facts
+
+
+_PLAIN = (str, int, bool, type(None))
 
 
 def normalize(value: Any, name: str = "value") -> Any:
