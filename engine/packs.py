@@ -68,7 +68,6 @@ from .rules import (
     _schema_message,
     compile_packs,
     iter_pack_files,
-    load_pack,
     load_packs,
     parse_yaml,
 )
@@ -1154,25 +1153,8 @@ class Finding:
 
 def lint_packs(sources: Iterable[Path | Traversable]) -> list[Finding]:
     """Load every pack file (each load error is a finding) and lint the packs that load."""
-    findings: list[Finding] = []
-    packs: list[RulePack] = []
-    seen: dict[str, str] = {}
-    for source in sources:
-        for f in iter_pack_files(source):
-            try:
-                pack = load_pack(f)
-            except RulesetError as exc:
-                findings.append(Finding(exc.file or str(f), exc.line or 1, "error", exc.reason))
-                continue
-            if pack.id in seen:
-                findings.append(
-                    Finding(
-                        pack.origin, 1, "error", f"pack id {pack.id!r} is also in {seen[pack.id]}"
-                    )
-                )
-                continue
-            seen[pack.id] = pack.origin
-            packs.append(pack)
+    packs, errors = load_packs(sources)
+    findings = [Finding(e.file or "<pack>", e.line or 1, "error", e.reason) for e in errors]
     conditions: dict[str, tuple[RulePack, str]] = {}
     for pack in packs:
         findings += lint_pack(pack)
