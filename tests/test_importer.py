@@ -89,3 +89,31 @@ def test_reading_in_worker_processes_gives_the_same_result(
     assert [(s.file, s.reason) for s in single.skipped] == [
         (s.file, s.reason) for s in pooled.skipped
     ]
+
+
+def test_events_from_every_adapter_validate_against_the_published_schema(
+    host: PluginHost,
+) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parent.parent / "engine" / "events.schema.json").read_text()
+    )
+    validator = jsonschema.Draft202012Validator(schema)
+    result = import_paths(
+        [
+            TWIN_FIT,
+            STRAVA,
+            DATA / "tcx" / "tcxparser__test_FR410_run.tcx",
+            DATA / "gpx" / "gap__2025-08-30_walk_BrooksCaldera5.gpx",
+        ],
+        host,
+    )
+    from stridewise.engine.events import dump_event
+
+    assert {e.source for e in result.events} >= {"fit", "tcx", "gpx"}  # the Strava twin merged
+    for event in result.events:
+        errors = [e.message for e in validator.iter_errors(dump_event(event))]
+        assert not errors, (event.id, errors)
