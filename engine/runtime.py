@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -65,7 +64,6 @@ class Engine:
         self._backend = RulesBackend(
             {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
         )
-        self._lock = threading.Lock()
         self._fields = _fields_used(self.rules)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
 
@@ -153,7 +151,7 @@ class Engine:
                 if best is None or spec["points"] > best[0]:
                     comps[spec["component"]] = (spec["points"], group[0], rule)
             if "derive" in then:
-                derived.extend({"type": then["derive"]["fact"], "rule": key} for _ in group[:1])
+                derived.append({"type": then["derive"]["fact"], "rule": key})
         for (pack_id, score_id), comps in scores.items():
             card = self._score_card(pack_id, score_id, comps, as_of, athlete)
             if card:
@@ -184,9 +182,8 @@ class Engine:
                     **{f: fact.get(f) for f in rule.used_fields.get(alias, ()) if f in fact},
                 }
                 for alias, fact in firing.matched.items()
-                if alias in rule.used_fields or not alias.startswith("stridewise_phase")
+                if not alias.startswith("stridewise_phase")  # the compiler's gate, not a finding
             }
-            entry = {a: v for a, v in entry.items() if not a.startswith("stridewise_phase")}
             marker = repr(sorted((a, sorted(v.items())) for a, v in entry.items()))
             if marker not in seen:
                 seen.add(marker)
