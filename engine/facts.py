@@ -29,6 +29,8 @@ Definitions follow ``../shared/domain.md``:
   ladder phase (army RCT, 6 phases, each at least twice; see :func:`walk_run_ladder`)
 
 Ratios need 28 days of history; under that they are left out and ``enough_history`` is false.
+They are also left out when days t-27..t-7 hold no running at all (a comeback after a long
+break): a ratio against a chronic load of nothing is an artefact, not a spike.
 """
 
 from __future__ import annotations
@@ -304,20 +306,21 @@ class Series:
             "longest_run_30d_km": round(longest30, 3),
             "days_since_rest": int(self.run_streak[i]),
         }
+        # A ratio against a chronic load of nothing (no running in days t-27..t-7, e.g. the first
+        # runs after months off) is an artefact, not a spike: no ratio is reported then.
+        chronic = load28 - load7
         if history >= MIN_HISTORY_DAYS:
-            if load28 > 0:
+            if chronic > 0:
                 fact["acwr_rolling"] = round(load7 / (load28 / 4.0), 3)
-            chronic_uncoupled = (load28 - load7) / 21.0
-            if chronic_uncoupled > 0:
-                fact["acwr_uncoupled"] = round((load7 / 7.0) / chronic_uncoupled, 3)
-            if self.ewma28[i] > 0:
-                fact["acwr_ewma"] = round(float(self.ewma7[i] / self.ewma28[i]), 3)
+                fact["acwr_uncoupled"] = round((load7 / 7.0) / (chronic / 21.0), 3)
+                if self.ewma28[i] > 0:
+                    fact["acwr_ewma"] = round(float(self.ewma7[i] / self.ewma28[i]), 3)
             if prev7 > 0:
                 fact["week_change_pct"] = round((load7 - prev7) / prev7 * 100.0, 1)
             if prev14 > 0:
                 fact["two_week_change_pct"] = round((load14 - prev14) / prev14 * 100.0, 1)
             srpe_days28 = window_sum(self.cum_srpe_days, i, 28)
-            if srpe_days28 >= 8 and self.ewma28_srpe[i] > 0:
+            if srpe_days28 >= 8 and self.ewma28_srpe[i] > 0 and chronic > 0:
                 fact["acwr_ewma_srpe"] = round(float(self.ewma7_srpe[i] / self.ewma28_srpe[i]), 3)
                 fact["load_7d_srpe"] = round(window_sum(self.cum_srpe, i, 7), 1)
         if history >= 7 and mean7 > 0:

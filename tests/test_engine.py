@@ -122,3 +122,31 @@ def test_card_uuid_is_a_standard_uuid5() -> None:
     for athlete in ("x", "athlete-42", "ü"):
         expected = uuid.uuid5(_NAMESPACE, f"{athlete}|training-load/acwr-spike|2026-03-01")
         assert card_uuid(athlete, "training-load/acwr-spike", day) == str(expected)
+
+
+def test_no_load_ratio_against_an_empty_chronic_window(engine: stridewise.Engine) -> None:
+    def run(day: str, km: float) -> Event:
+        return stridewise.load_event(
+            {
+                "kind": "run",
+                "id": f"r{day}",
+                "source": "t",
+                "start": f"{day}T07:00:00Z",
+                "distance_m": km * 1000,
+                "moving_time_s": km * 330,
+            }
+        )
+
+    old = [run(f"2023-01-{d:02d}", 8) for d in range(1, 29)]
+    comeback = run("2026-03-01", 6)
+    history = stridewise.History([*old, comeback])
+    (training,) = [f for f in history.facts(dt.date(2026, 3, 1)) if f["type"] == "training"]
+    assert training["enough_history"] is True and training["load_7d_km"] == 6.0
+    assert not {"acwr_ewma", "acwr_rolling", "acwr_uncoupled"} & set(training)
+    keys = {c.key for c in engine.evaluate(history, dt.date(2026, 3, 1))}
+    assert not {k for k in keys if "acwr" in k}
+    # Two weeks later, with running in the chronic window again, the ratio is back.
+    back = [run(f"2026-03-{d:02d}", 6) for d in range(2, 16)]
+    later = stridewise.History([*old, comeback, *back])
+    (training,) = [f for f in later.facts(dt.date(2026, 3, 15)) if f["type"] == "training"]
+    assert "acwr_ewma" in training
