@@ -184,6 +184,9 @@ class Engine:
                 for alias, fact in firing.matched.items()
                 if not alias.startswith("stridewise_phase")  # the compiler's gate, not a finding
             }
+            if len(group) == 1:
+                facts.append(entry)
+                break
             marker = repr(sorted((a, sorted(v.items())) for a, v in entry.items()))
             if marker not in seen:
                 seen.add(marker)
