@@ -163,3 +163,22 @@ def test_demo_with_a_clinic_profile_and_a_decision_log(tmp_path: Path) -> None:
     bad.write_text("clinic: {id: x, name: X}\nparameters: {footwear: {replace_km: 5}}\n")
     code, _, err = run("demo", "--profile", str(bad))
     assert code == 2 and "replace_km" in err and "Traceback" not in err
+
+
+def test_log_then_report_without_paths_reads_the_journal(tmp_path: Path) -> None:
+    env = {"STRIDEWISE_JOURNAL": str(tmp_path / "j.yaml"), "STRIDEWISE_DB": str(tmp_path / "h.db")}
+    run(
+        "log",
+        "pain",
+        "--date",
+        "2026-03-02",
+        "--site",
+        "shin",
+        "--severity",
+        "6",
+        "--at-rest",
+        env=env,
+    )
+    code, out, _ = run("report", "--json", env=env)
+    assert code == 0
+    assert json.loads(out)["cards"][0]["rule_id"] == "pain-at-rest-or-night"

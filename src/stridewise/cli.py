@@ -24,7 +24,7 @@ from stridewise.adapters.journal import KIND_SECTION, append_entry
 from stridewise.cli_rulesets import _parse_date, engine_for, explain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
-from stridewise.engine.events import Event, dump_event, json_schema
+from stridewise.engine.events import Event, deduplicate, dump_event, json_schema
 from stridewise.engine.facts import History
 from stridewise.engine.packs import DecisionLog, load_profile, record
 from stridewise.importer import ImportResult, import_paths
@@ -141,7 +141,7 @@ def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def _events_from(
     paths: Sequence[str], db: Path | None, host: PluginHost, quiet: bool
 ) -> list[Event]:
-    """Events from PATHS, or the stored history when no path is given."""
+    """Events from PATHS; without PATHS, the stored history plus your journal (if there is one)."""
     if paths:
         result = _import(paths, host, quiet=quiet)
         _print_skipped(result)
@@ -150,10 +150,15 @@ def _events_from(
         return result.events
     with Store(db) as store:
         events = store.load()
+    journal = default_journal()
+    if journal.exists():  # what `stridewise log` wrote counts without an import step
+        result = _import([str(journal)], host, quiet=True)
+        _print_skipped(result)
+        events, _ = deduplicate([*events, *result.events])
     if not events:
         raise StridewiseError(
-            f"no stored history in {store.path}: run 'stridewise import PATH...' first, "
-            "or give PATHS"
+            f"no stored history in {store.path} and no journal at {journal}: run "
+            "'stridewise import PATH...' or 'stridewise log ...' first, or give PATHS"
         )
     return events
 
@@ -353,7 +358,7 @@ def report(
     decision_log: Path | None,
     athlete: str | None,
 ) -> None:
-    """Import PATHS and print the recommendations (no PATHS: the stored history)."""
+    """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
     host = PluginHost()
     history = History(_events_from(paths, db, host, quiet=as_json))
     _report(
