@@ -20,8 +20,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from stridewise.adapters.journal import KIND_SECTION, append_entry
-from stridewise.cli_rulesets import _parse_date, engine_for, explain, rulesets
+from stridewise.adapters.journal import append_entry
+from stridewise.cli_rulesets import engine_for, explain, parse_date, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import Event, deduplicate, dump_event, json_schema
@@ -320,7 +320,7 @@ def demo(
         result = _import([str(path)], host, quiet=True)
     if result.skipped:
         _print_skipped(result)
-    day = _parse_date(as_of) or DEMO_AS_OF
+    day = parse_date(as_of) or DEMO_AS_OF
     _report(
         History(result.events),
         day,
@@ -363,7 +363,7 @@ def report(
     history = History(_events_from(paths, db, host, quiet=as_json))
     _report(
         history,
-        _parse_date(as_of),
+        parse_date(as_of),
         as_json=as_json,
         title="Report",
         host=host,
@@ -549,4 +549,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="stridewise")
 
 
-__all__ = ["KIND_SECTION", "cli", "main"]
+__all__ = ["cli", "main"]

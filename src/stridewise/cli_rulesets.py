@@ -331,7 +331,7 @@ def engine_for(
     return Engine(packs)
 
 
-def _parse_date(value: str | None) -> dt.date | None:
+def parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
     if value == "today":
@@ -378,7 +378,7 @@ def explain_cmd(
     if not result.events:
         raise StridewiseError("nothing was imported, so there is nothing to explain")
     history = History(result.events)
-    day = _parse_date(as_of) or history.last_day or dt.date.today()
+    day = parse_date(as_of) or history.last_day or dt.date.today()
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=extra)
     log = DecisionLog(decision_log) if decision_log is not None else None
@@ -454,4 +454,4 @@ def _print_explanations(
 
 explain = explain_cmd  # the name the main CLI adds: cli.add_command(explain)
 
-__all__ = ["engine_for", "explain", "rulesets"]
+__all__ = ["engine_for", "explain", "parse_date", "rulesets"]
