@@ -194,7 +194,7 @@ def test_overrides_that_silence_a_rule_for_good_are_warned(tmp_path: Path) -> No
         "rules:\n"
         "  - id: in-band\n"
         "    when: [{fact: training, where: {acwr_ewma: {gt: $lo, lte: $hi}}}]\n"
-        "    then: {card: {indicator: info, summary: In the band., detail: Detail., source: s}}\n"
+        "    then: {card: {indicator: info, advice: inform, summary: In the band., detail: Detail., source: s}}\n"
     )
     path = profile_file(tmp_path, "own_packs: [own]\nparameters: {band: {lo: 2.5}}\n")
     resolved = load_profile(path).resolve([])

@@ -107,7 +107,7 @@ def test_events_cases_are_derived_into_facts_with_case_parameters() -> None:
     case = next(c for c in report.cases if c.case == "lower threshold, from events")
     # 2 runs of 15 km = 30 km in 7 days: above the case's threshold of 25, below the default 50
     assert case.ok and case.fired == ("long-week",)
-    assert case.line == 109
+    assert case.line == 113
 
 
 def test_failing_case_names_what_was_expected_and_what_fired() -> None:
@@ -193,10 +193,10 @@ def test_lint_finds_what_loading_does_not() -> None:
             "rule 'contradiction' can never fire: training.acwr_ewma (at least 0) can never be "
             "> 5 and < 3",
         ),
-        (75, "test 'covers twins and the fragile rule': fact 1: training has no field 'acwr'"),
-        (75, "test 'covers twins and the fragile rule': names unknown rule 'no-such-rule'"),
+        (76, "test 'covers twins and the fragile rule': fact 1: training has no field 'acwr'"),
+        (76, "test 'covers twins and the fragile rule': names unknown rule 'no-such-rule'"),
         (
-            75,
+            76,
             "test 'covers twins and the fragile rule': parameter 'cut' = 50 is above its "
             "maximum 10",
         ),

@@ -45,6 +45,7 @@ PACK = textwrap.dedent(
         then:
           card:
             indicator: warning
+            advice: inform
             summary: "Ratio {training.acwr_ewma} is above {limit}."
             detail: "Because {training.acwr_ewma} > {limit}."
             source: src
@@ -61,6 +62,7 @@ PACK = textwrap.dedent(
         then:
           card:
             indicator: warning
+            advice: inform
             summary: "Load flag {load_flag.ratio} with pain {pain.severity}/10."
             detail: Chained from a derived fact.
             source: src
@@ -71,6 +73,7 @@ PACK = textwrap.dedent(
         then:
           card:
             indicator: info
+            advice: inform
             kind: information-needed
             summary: "No shoes recorded."
             detail: Add your shoes to track their wear.
@@ -82,6 +85,7 @@ PACK = textwrap.dedent(
         then:
           card:
             indicator: info
+            advice: inform
             summary: "Load is within your limit."
             detail: Nothing to do.
             source: src
@@ -185,8 +189,8 @@ def test_disabled_rules_and_wording() -> None:
         ),
         (
             (
-                'indicator: warning\n        summary: "Ratio',
-                'indicator: critical\n        summary: "Ratio',
+                'indicator: warning\n        advice: inform\n        summary: "Ratio',
+                'indicator: critical\n        advice: stop\n        summary: "Ratio',
             ),
             "physician",
             20,
