@@ -37,6 +37,13 @@ class Card:
     facts: tuple[Mapping[str, Any], ...]
     parameters: Mapping[str, Any]
     sources: tuple[Mapping[str, str], ...] = ()
+    advice: str = "inform"
+    topic: str | None = None
+    #: Set on a card that does not show: the key of the card that took its place, and why.
+    suppressed_by: str | None = None
+    suppression: str | None = None
+    #: Keys of the cards folded or collapsed into this one.
+    merged: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -44,7 +51,7 @@ class Card:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: CDS Hooks fields first, then stridewise's own."""
-        return {
+        out: dict[str, Any] = {
             "uuid": self.uuid,
             "summary": self.summary,
             "indicator": self.indicator,
@@ -59,7 +66,16 @@ class Card:
             "facts": [dict(f) for f in self.facts],
             "parameters": dict(self.parameters),
             "sources": [dict(s) for s in self.sources],
+            "advice": self.advice,
         }
+        if self.topic:
+            out["topic"] = self.topic
+        if self.merged:
+            out["merged"] = list(self.merged)
+        if self.suppressed_by:
+            out["suppressed_by"] = self.suppressed_by
+            out["suppression"] = self.suppression
+        return out
 
 
 def card_uuid(athlete: str, key: str, date: dt.date) -> str:

@@ -57,6 +57,7 @@ from .facts import FACT_FIELDS, MONOTONY_CAP, History
 from .rules import (
     PHYSICIAN,
     PLACEHOLDER,
+    SCORE_VALUES,
     SUMMARY_MAX,
     CompiledRule,
     Parameter,
@@ -567,6 +568,8 @@ def long_fill(
             if score is not None and name == "missing":
                 comps = sorted(score["components"], key=len)
                 return ", ".join(c.replace("_", " ") for c in comps[1:]) or "none"
+            if score is not None and name in ("scored", "components"):
+                return "12"
             return str(m.group(0))
         fact_type = aliases.get(name, "")
         enum = _ENUMS.get((fact_type, field))
@@ -586,7 +589,7 @@ def _placeholder_problem(
     for m in PLACEHOLDER.finditer(text):
         name, field = m.group(1), m.group(2)
         if field is None:
-            if name in pack.parameters or (score_card and name in ("score", "missing")):
+            if name in pack.parameters or (score_card and name in SCORE_VALUES):
                 continue
             return f"{{{name}}} is neither a parameter of {pack.id!r} nor alias.field"
         if name not in aliases or field not in facts.get(aliases[name], {}):
@@ -599,10 +602,13 @@ def _card_of(pack: RulePack, rid: str) -> tuple[Mapping[str, Any], Mapping[str, 
     for rule in pack.rules:
         if rule["id"] == rid and "card" in rule["then"]:
             return rule["then"]["card"], rule, None
-    for score in pack.scores.values():
+    for sid, score in pack.scores.items():
         for band in score["bands"]:
             if band["id"] == rid:
                 return band["card"], None, score
+        inc = score.get("incomplete")
+        if inc and rid == str(inc.get("id") or f"{sid.replace('_', '-')}-incomplete"):
+            return inc["card"], None, score
     raise KeyError(rid)
 
 
@@ -733,6 +739,7 @@ class ClinicProfile:
         for pack in self.own_packs:  # the clinic's own packs run unless a range excludes them
             if pack.id not in wanted:
                 chosen[pack.id] = pack
+        self._check_protected(candidates, chosen, errors)
         overrides = self._check_overrides(chosen, errors)
         self._check_disabled(chosen, errors)
         warnings = self._check_wording(chosen, errors)
@@ -757,6 +764,74 @@ class ClinicProfile:
             errors=tuple(errors),
             warnings=tuple(warnings),
         )
+
+    def _check_protected(
+        self,
+        candidates: Mapping[str, list[tuple[RulePack, bool]]],
+        chosen: Mapping[str, RulePack],
+        errors: list[RulesetError],
+    ) -> None:
+        """Red flags are tunable by no one: no leaving out, shadowing, disabling, rewording."""
+        for pid, options in candidates.items():
+            installed = [p for p, own in options if not own and p.protected_rules]
+            if not installed:
+                continue
+            red_flags = ", ".join(sorted(installed[0].protected_rules))
+            if pid not in chosen:
+                errors.append(
+                    self._error(
+                        f"pack {pid!r} holds protected red-flag rules ({red_flags}): a profile "
+                        "cannot leave it out",
+                        "packs",
+                    )
+                )
+            for i, shadow in enumerate(p for p, own in options if own):
+                errors.append(
+                    self._error(
+                        f"own pack {shadow.id!r} ({shadow.origin}) would shadow the installed pack "
+                        f"with protected red-flag rules ({red_flags}): give it another id",
+                        f"own_packs/{i}" if f"own_packs/{i}" in self.lines else "own_packs",
+                    )
+                )
+            if pid in chosen and chosen[pid] not in installed:
+                errors.append(
+                    self._error(
+                        f"pack {pid!r} {chosen[pid].version} is not the installed pack with "
+                        "the protected red-flag rules",
+                        f"packs/{pid}",
+                    )
+                )
+        for i, ref in enumerate(self.disabled):
+            pid, _, rid = ref.rpartition("/")
+            for pack in chosen.values():
+                if (not pid or pid == pack.id) and rid in pack.protected_rules:
+                    errors.append(
+                        self._error(
+                            f"cannot disable {pack.id}/{rid}: it is a protected red flag",
+                            f"disabled/{i}",
+                        )
+                    )
+        for pid, values in self.overrides.items():
+            tuned = chosen.get(pid)
+            for name in values:
+                if tuned is not None and name in tuned.protected_parameters:
+                    errors.append(
+                        self._error(
+                            f"parameter {name!r} of pack {pid!r} is read by a protected "
+                            "red-flag rule: a profile cannot change it",
+                            f"parameters/{pid}/{name}",
+                        )
+                    )
+        for key in self.wording:
+            pid, _, rid = key.partition("/")
+            worded = chosen.get(pid)
+            if worded is not None and rid in worded.protected_rules:
+                errors.append(
+                    self._error(
+                        f"wording for {key!r}: a protected red flag's wording is fixed",
+                        f"wording/{key}",
+                    )
+                )
 
     def _check_overrides(
         self, chosen: Mapping[str, RulePack], errors: list[RulesetError]
@@ -919,7 +994,15 @@ def load_profile(path: Path | str) -> ClinicProfile:
                 line=index.get(("packs", pid)),
             ) from None
     folders = [path.parent / rel for rel in doc.get("own_packs") or ()]
+    home = path.parent.resolve()
     for i, folder in enumerate(folders):
+        if not folder.resolve().is_relative_to(home):
+            raise RulesetError(
+                f"own_packs: {doc['own_packs'][i]!r} is outside the profile's folder ({home}); "
+                "a clinic's own packs live beside its profile, or come from an installed plugin",
+                file=origin,
+                line=index.get(("own_packs", i)),
+            )
         if not folder.exists():
             raise RulesetError(
                 f"own_packs: {doc['own_packs'][i]!r} does not exist (looked for {folder})",
@@ -1095,7 +1178,9 @@ def _run_case(pack: RulePack, case: Mapping[str, Any], line: int | None) -> Case
 
     try:
         as_of = dt.date.fromisoformat(case["as_of"])
-        engine = Engine([pack], overrides={pack.id: case.get("parameters") or {}})
+        engine = Engine(
+            [pack], overrides={pack.id: case.get("parameters") or {}}, allow_protected=True
+        )
         facts = case_facts(case, as_of)
         evaluation = engine.evaluate_facts(facts, as_of)
     except ValueError as exc:
@@ -1104,9 +1189,11 @@ def _run_case(pack: RulePack, case: Mapping[str, Any], line: int | None) -> Case
         return result([getattr(exc, "reason", str(exc))])
     except Exception as exc:  # the rules core's own errors: report, keep testing other cases
         return result([f"evaluation failed: {type(exc).__name__}: {exc}"])
-    fired = {k.split("/", 1)[1] for k in evaluation.fired} | {c.rule_id for c in evaluation.cards}
+    fired = {k.split("/", 1)[1] for k in evaluation.fired} | {
+        c.rule_id for c in evaluation.all_cards
+    }
     indicators: dict[str, set[str]] = {}
-    for card in evaluation.cards:
+    for card in evaluation.all_cards:
         indicators.setdefault(card.rule_id, set()).add(card.indicator)
     known = set(pack.rule_ids)
     failures: list[str] = []
@@ -1126,6 +1213,15 @@ def _run_case(pack: RulePack, case: Mapping[str, Any], line: int | None) -> Case
             )
         elif rid in fired:
             failures.append(f"expected {rid} to stay silent; it fired")
+    shown = {c.rule_id: c for c in evaluation.cards}
+    hidden = {c.rule_id: c for c in evaluation.suppressed}
+    for rid in case.get("shown") or ():
+        if rid not in shown:
+            why = f" (suppressed: {hidden[rid].suppression})" if rid in hidden else ""
+            failures.append(f"expected {rid}'s card to show; it did not{why}")
+    for rid in case.get("suppressed") or ():
+        if rid not in hidden:
+            failures.append(f"expected {rid}'s card to be suppressed; it was not")
     cards = sorted((c.rule_id, c.indicator) for c in evaluation.cards)
     return result(failures, sorted(fired), cards)
 

@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -45,6 +46,8 @@ OPERATORS = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "eq": None,
 PHASE_FACT = "stridewise_phase"
 SUMMARY_MAX = 139
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+#: Placeholders a score card can use besides the pack's parameters.
+SCORE_VALUES = ("score", "missing", "scored", "components")
 PHYSICIAN = re.compile(r"physician|doctor", re.IGNORECASE)
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float),
@@ -152,6 +155,11 @@ class Parameter:
                 f"parameter {self.name!r} must be {self.type}, got {value!r}", file=where
             )
         number = float(value) if isinstance(value, int | float) else None
+        if number is not None and not math.isfinite(number):
+            # NaN compares false with everything: a rule tested against it silently never fires.
+            raise RulesetError(
+                f"parameter {self.name!r} must be a finite number, got {value!r}", file=where
+            )
         if self.min is not None and number is not None and number < self.min:
             raise RulesetError(
                 f"parameter {self.name!r} = {value!r} is below its minimum {self.min:g}"
@@ -194,9 +202,37 @@ class RulePack:
     @property
     def rule_ids(self) -> list[str]:
         ids = [r["id"] for r in self.rules]
-        for score in self.scores.values():
+        for sid, score in self.scores.items():
             ids.extend(b["id"] for b in score["bands"])
+            if "incomplete" in score:
+                inc = score["incomplete"]
+                ids.append(str(inc.get("id") or f"{sid.replace('_', '-')}-incomplete"))
         return ids
+
+    @property
+    def protected_rules(self) -> frozenset[str]:
+        """Ids of the red-flag rules no profile may disable, reword or re-parameterise."""
+        return frozenset(r["id"] for r in self.rules if r.get("protected"))
+
+    @property
+    def protected_parameters(self) -> frozenset[str]:
+        """Parameters a protected rule reads: clinics cannot tune a red flag off."""
+        names: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Mapping):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+            elif isinstance(node, str) and node.startswith("$") and node[1:] in self.parameters:
+                names.add(node[1:])
+
+        for rule in self.rules:
+            if rule.get("protected"):
+                walk(rule["when"])
+        return frozenset(names)
 
     def derives(self) -> dict[str, dict[str, str]]:
         """Fact types this pack's rules derive, with their fields' types."""
@@ -430,6 +466,27 @@ def _check_semantics(
                 return RulesetError(f"score band {bid!r}: {msg}", file=pack.origin, line=line)
 
             _check_card(band["card"], pack, {}, facts, band_fail, score_card=True)
+        if "incomplete" in score:
+            inc = score["incomplete"]
+            inc_id = str(inc.get("id") or f"{sid.replace('_', '-')}-incomplete")
+            if inc_id in seen:
+                raise RulesetError(
+                    f"score {sid!r}: incomplete card id {inc_id!r} clashes with another rule id",
+                    file=pack.origin,
+                    line=_line_of(doc, ["scores", sid, "incomplete"]),
+                )
+            seen.add(inc_id)
+
+            def inc_fail(
+                msg: str,
+                where: str = f"score {sid!r} incomplete card",
+                line: int | None = _line_of(doc, ["scores", sid, "incomplete"]),
+            ) -> RulesetError:
+                return RulesetError(f"{where}: {msg}", file=pack.origin, line=line)
+
+            _check_card(inc["card"], pack, {}, facts, inc_fail, score_card=True)
+            if inc["card"]["advice"] == "reassure":
+                raise inc_fail("an incomplete score cannot reassure")
 
 
 def _check_test(
@@ -517,7 +574,7 @@ def _check_card(
         for m in PLACEHOLDER.finditer(card[text_key]):
             name, field = m.group(1), m.group(2)
             if field is None:
-                if name in pack.parameters or (score_card and name in ("score", "missing")):
+                if name in pack.parameters or (score_card and name in SCORE_VALUES):
                     continue
                 raise fail(f"{text_key}: {{{name}}} is neither a parameter nor alias.field")
             if name not in aliases or field not in facts[aliases[name]]:
@@ -529,6 +586,52 @@ def _check_card(
         )
     if card["indicator"] == "critical" and not PHYSICIAN.search(card["summary"] + card["detail"]):
         raise fail("a critical card must tell the runner to see a physician")
+    if card["indicator"] == "critical" and card["advice"] != "stop":
+        raise fail(f"a critical card's advice must be 'stop', not {card['advice']!r}")
+    if card["advice"] in ("progress", "reassure") and card["indicator"] != "info":
+        raise fail(f"advice {card['advice']!r} belongs on an info card, not a {card['indicator']}")
+    for m in PLACEHOLDER.finditer(card.get("topic", "")):
+        name, field = m.group(1), m.group(2)
+        if field is None or name not in aliases or field not in facts[aliases[name]]:
+            raise fail(f"topic: {{{m.group(0)[1:-1]}}} names no bound fact field")
+    for key in ("supersedes", "conflicts_with"):
+        for selector in card.get(key) or ():
+            problem = _selector_problem(selector, pack)
+            if problem:
+                raise fail(f"{key}: {problem}")
+    for src in sources:
+        label = pack.sources[src]["label"]
+        if _REFUSE_FILE_LABELS and FILE_NAME.search(label):
+            raise fail(
+                f"source {src!r} is labelled with a file name ({label!r}): cite the reader-facing "
+                "title and publisher (and a DOI for a paper)"
+            )
+
+
+_REFUSE_FILE_LABELS = False  # TEMP: switched on once every built-in pack is relabelled
+#: A source label that is a file name ("seeds/000_38e2.txt") means nothing to a reader.
+FILE_NAME = re.compile(r"(^|[\s(/])[\w.-]+/[\w.-]+\.(txt|md|ya?ml|json|pdf)\b|\.(txt|md|ya?ml)\b")
+
+
+def _selector_problem(selector: Any, pack: RulePack) -> str | None:
+    """Why a supersedes/conflicts_with selector is not allowed (None when it is)."""
+    if isinstance(selector, str):
+        if "/" in selector:
+            return None  # another pack's rule: checked when the packs run together
+        card = next(
+            (r["then"].get("card") for r in pack.rules if r["id"] == selector),
+            None,
+        )
+        if card is None and selector not in pack.rule_ids:
+            return f"no rule {selector!r} with a card in this pack"
+        if card is not None and (card["indicator"] == "critical" or card["advice"] == "stop"):
+            return f"{selector!r} tells the runner to stop: nothing may set it aside"
+        return None
+    for key, wanted in (("indicator", "critical"), ("advice", "stop")):
+        values = selector.get(key)
+        if values is not None and wanted in ([values] if isinstance(values, str) else values):
+            return f"selects cards with {key} {wanted!r}: nothing may set a red flag aside"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,11 +664,14 @@ def compile_packs(
     *,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     disabled: Iterable[str] = (),
+    allow_protected: bool = False,
 ) -> tuple[list[CompiledRule], int]:
     """Compile packs (parameters resolved, disabled rules dropped) into backend rules.
 
     Returns the rules and the number of strata: rules that test the absence of a fact run in
-    a stratum after every rule that can derive that fact.
+    a stratum after every rule that can derive that fact. Disabling a protected (red-flag) rule
+    or overriding a parameter it reads is refused unless ``allow_protected`` (the pack's own
+    test cases).
     """
     overrides = overrides or {}
     off = set(disabled)
@@ -583,9 +689,25 @@ def compile_packs(
                     file=pack.origin,
                 )
             values[name] = pack.parameters[name].check(value, pack.origin)
+            if (
+                not allow_protected
+                and name in pack.protected_parameters
+                and value != pack.parameters[name].default
+            ):
+                raise RulesetError(
+                    f"parameter {name!r} of pack {pack.id!r} is read by a protected red-flag "
+                    "rule and cannot be changed",
+                    file=pack.origin,
+                )
         for rule in pack.rules:
             key = f"{pack.id}/{rule['id']}"
             if key in off or rule["id"] in off:
+                if rule.get("protected") and not allow_protected:
+                    raise RulesetError(
+                        f"rule {key!r} is a protected red flag and cannot be disabled",
+                        file=pack.origin,
+                        line=pack.lines.get(rule["id"]),
+                    )
                 continue
             active.append((pack, rule, values))
             derive = rule["then"].get("derive")

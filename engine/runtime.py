@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .arbitration import Precedence, arbitrate
 from .backend import Firing, RulesBackend
 from .cards import Card, card_uuid, fmt_value, sort_cards
 from .errors import RulesetError
@@ -24,6 +26,13 @@ class Evaluation:
     fired: tuple[str, ...]
     cards: tuple[Card, ...]
     derived: tuple[Mapping[str, Any], ...] = ()
+    #: Cards that fired but do not show, each with ``suppressed_by`` and ``suppression``.
+    suppressed: tuple[Card, ...] = ()
+
+    @property
+    def all_cards(self) -> tuple[Card, ...]:
+        """Shown cards first, then the suppressed ones."""
+        return self.cards + self.suppressed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,7 +48,8 @@ class Engine:
 
     ``overrides`` maps pack id -> parameter -> value (validated against type and bounds);
     ``disabled`` holds rule ids (``pack/rule`` or bare ``rule``); ``wording`` maps
-    ``pack/rule`` to replacement card text.
+    ``pack/rule`` to replacement card text. Protected red-flag rules cannot be disabled,
+    reworded or re-parameterised (``allow_protected`` is for a pack's own test cases).
     """
 
     def __init__(
@@ -49,6 +59,7 @@ class Engine:
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         disabled: Iterable[str] = (),
         wording: Mapping[str, Wording] | None = None,
+        allow_protected: bool = False,
     ) -> None:
         self.packs = list(packs)
         ids = [p.id for p in self.packs]
@@ -57,14 +68,20 @@ class Engine:
             raise RulesetError(f"rule pack(s) loaded twice: {', '.join(sorted(dupes))}")
         self.disabled = frozenset(disabled)
         self.rules, self.strata = compile_packs(
-            self.packs, overrides=overrides, disabled=self.disabled
+            self.packs, overrides=overrides, disabled=self.disabled, allow_protected=allow_protected
         )
         self._by_key = {r.key: r for r in self.rules}
         self.wording = dict(wording or {})
+        for key in self.wording:
+            pid, _, rid = key.partition("/")
+            pack = next((p for p in self.packs if p.id == pid), None)
+            if pack is not None and rid in pack.protected_rules and not allow_protected:
+                raise RulesetError(f"rule {key!r} is a protected red flag: its wording is fixed")
         self._backend = RulesBackend(
             {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
         )
         self._fields = _fields_used(self.rules)
+        self._precedence = _precedence(self.packs)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
 
     @staticmethod
@@ -156,12 +173,16 @@ class Engine:
             card = self._score_card(pack_id, score_id, comps, as_of, athlete)
             if card:
                 cards.append(card)
+        shown, suppressed = arbitrate(
+            sort_cards(cards), self._precedence, athlete=athlete, as_of=as_of
+        )
         return Evaluation(
             date=as_of,
             facts=tuple(facts),
             fired=tuple(sorted(grouped)),
-            cards=tuple(sort_cards(cards)),
+            cards=tuple(shown),
             derived=tuple(derived),
+            suppressed=tuple(suppressed),
         )
 
     def _card(
@@ -218,6 +239,8 @@ class Engine:
             priority=rule.priority,
             facts=tuple(facts),
             parameters={p: rule.params[p] for p in rule.used_params},
+            advice=spec["advice"],
+            topic=_fill(spec["topic"], first, rule.params) if spec.get("topic") else None,
         )
 
     def _score_card(
@@ -239,8 +262,18 @@ class Engine:
         if band is None or {f"{pack_id}/{band['id']}", band["id"]} & self.disabled:
             return None
         spec = band["card"]
-        values = {"score": total, "missing": ", ".join(missing) or "none"}
         key = f"{pack_id}/{band['id']}"
+        incomplete = score.get("incomplete")
+        if incomplete and spec["advice"] == "reassure" and len(missing) > incomplete["max_missing"]:
+            # Too little is known to reassure: say the score is incomplete instead.
+            spec = incomplete["card"]
+            key = f"{pack_id}/{incomplete_id(score_id, incomplete)}"
+        values = {
+            "score": total,
+            "missing": ", ".join(m.replace("_", " ") for m in missing) or "none",
+            "scored": len(comps),
+            "components": len(score["components"]),
+        }
         wording = self.wording.get(key) or Wording()
         detail = _fill(wording.detail or spec["detail"], {}, values).strip()
         detail += "\n\n**Points:** " + ", ".join(
@@ -259,19 +292,45 @@ class Engine:
             detail=detail,
             source=_source(pack, spec["source"]),
             sources=_sources(pack, spec["source"]),
-            rule_id=band["id"],
+            rule_id=key.split("/", 1)[1],
             ruleset_id=pack.id,
             ruleset_version=pack.version,
             category=spec.get("category") or pack.id,
             kind=spec.get("kind", "finding"),
             date=as_of,
             priority=100,
+            advice=spec["advice"],
+            topic=spec.get("topic"),
             facts=tuple(
                 {"component": c, "points": p, "rule": r.rule["id"]}
                 for c, (p, _, r) in sorted(comps.items())
             ),
             parameters={"score": total, "missing": missing},
         )
+
+
+def incomplete_id(score_id: str, incomplete: Mapping[str, Any]) -> str:
+    """Rule id of a score's "incomplete" card: its ``id``, or ``<score-id>-incomplete``."""
+    return str(incomplete.get("id") or f"{score_id.replace('_', '-')}-incomplete")
+
+
+def _precedence(packs: Iterable[RulePack]) -> dict[str, Precedence]:
+    """Card key -> what its card declares about other cards (supersedes, conflicts_with)."""
+    out: dict[str, Precedence] = {}
+    for pack in packs:
+        specs = [(r["id"], r["then"].get("card")) for r in pack.rules]
+        specs += [(b["id"], b["card"]) for s in pack.scores.values() for b in s["bands"]]
+        for sid, score in pack.scores.items():
+            if "incomplete" in score:
+                specs.append((incomplete_id(sid, score["incomplete"]), score["incomplete"]["card"]))
+        for rid, card in specs:
+            if card and (card.get("supersedes") or card.get("conflicts_with")):
+                out[f"{pack.id}/{rid}"] = Precedence(
+                    pack.id,
+                    tuple(card.get("supersedes") or ()),
+                    tuple(card.get("conflicts_with") or ()),
+                )
+    return out
 
 
 def _fields_used(rules: Iterable[CompiledRule]) -> dict[str, frozenset[str]]:
@@ -304,7 +363,11 @@ def _fill(text: str, matched: Mapping[str, Mapping[str, Any]], params: Mapping[s
         value = matched.get(name, {}).get(field)
         return fmt_value(value) if value is not None else "?"
 
-    return PLACEHOLDER.sub(sub, text)
+    return _SINGULAR.sub(r"\1 \2", PLACEHOLDER.sub(sub, text))
+
+
+#: "1 days" -> "1 day" once placeholders are filled (not "21 days", not "1.5 days").
+_SINGULAR = re.compile(r"(?<![\d.,])(1) (day|week|run|time|session|month|year|pair|point)s\b")
 
 
 def _short(summary: str) -> str:

@@ -34,11 +34,16 @@ def test_demo_json_cards() -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["as_of"] == "2026-10-31"
-    keys = {f"{c['ruleset_id']}/{c['rule_id']}" for c in doc["cards"]}
-    assert "training-load/acwr-spike" in keys
-    for card in doc["cards"]:
-        assert {"uuid", "summary", "indicator", "detail", "source", "facts"} <= set(card)
+    shown = {f"{c['ruleset_id']}/{c['rule_id']}" for c in doc["cards"]}
+    assert "symptoms/pain-lingers" in shown
+    # The load spike fired too: it is in the JSON, set aside, naming what replaced it and why.
+    spikes = [c for c in doc["suppressed"] if c["ruleset_id"] == "training-load"]
+    assert spikes and all(c["suppressed_by"] in shown for c in spikes)
+    assert all("stop running" in c["suppression"] for c in spikes)
+    for card in doc["cards"] + doc["suppressed"]:
+        assert {"uuid", "summary", "indicator", "detail", "source", "facts", "advice"} <= set(card)
         assert card["source"]["label"]
+    assert all("suppressed_by" not in c for c in doc["cards"])
 
 
 def test_log_then_report_on_a_journal(tmp_path: Path) -> None:

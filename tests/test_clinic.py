@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -175,10 +176,11 @@ def test_every_profile_error_is_listed_not_just_the_first(tmp_path: Path) -> Non
 
 
 def test_a_broken_own_pack_is_an_error_not_a_silent_skip(tmp_path: Path) -> None:
-    path = profile_file(tmp_path, f"own_packs: [{PACKS / 'broken'}]\n")
+    shutil.copytree(PACKS / "broken", tmp_path / "broken")
+    path = profile_file(tmp_path, "own_packs: [broken]\n")
     with pytest.raises(RulesetError) as info:
         load_profile(path)
-    assert info.value.file == str(PACKS / "broken" / "a_bad_yaml.yaml")
+    assert info.value.file == str(tmp_path / "broken" / "a_bad_yaml.yaml")
     assert info.value.line == 4
 
 
@@ -194,7 +196,8 @@ def test_overrides_that_silence_a_rule_for_good_are_warned(tmp_path: Path) -> No
         "rules:\n"
         "  - id: in-band\n"
         "    when: [{fact: training, where: {acwr_ewma: {gt: $lo, lte: $hi}}}]\n"
-        "    then: {card: {indicator: info, advice: inform, summary: In the band., detail: Detail., source: s}}\n"
+        "    then: {card: {indicator: info, advice: inform, summary: In the band.,\n"
+        "                  detail: Detail., source: s}}\n"
     )
     path = profile_file(tmp_path, "own_packs: [own]\nparameters: {band: {lo: 2.5}}\n")
     resolved = load_profile(path).resolve([])

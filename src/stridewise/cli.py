@@ -109,7 +109,13 @@ def _print_skipped(result: ImportResult) -> None:
 
 
 def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--profile, --decision-log and --athlete, shared by demo and report."""
+    """--profile, --decision-log, --athlete and --all, shared by demo and report."""
+    f = click.option(
+        "--all",
+        "show_all",
+        is_flag=True,
+        help="Also print the cards that fired but were set aside, and why.",
+    )(f)
     f = click.option(
         "--athlete",
         default=None,
@@ -234,6 +240,7 @@ def _report(
     profile: Path | None = None,
     decision_log: Path | None = None,
     athlete: str = "athlete",
+    show_all: bool = False,
 ) -> None:
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
@@ -248,7 +255,12 @@ def _report(
             log, engine, evaluation, athlete, clinic=clinic.clinic_id if clinic else None
         )
     if as_json:
-        out: dict[str, Any] = {"as_of": day.isoformat(), "cards": [c.to_dict() for c in cards]}
+        out: dict[str, Any] = {
+            "as_of": day.isoformat(),
+            "cards": [c.to_dict() for c in cards],
+            # Nothing is hidden silently: what fired and does not show, with who replaced it.
+            "suppressed": [c.to_dict() for c in evaluation.suppressed],
+        }
         if entry is not None:
             out["decision_id"] = entry["decision_id"]
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
@@ -267,11 +279,28 @@ def _report(
         console.print("No recommendations today: nothing in the data calls for one.")
     for card in cards:
         _print_card(card)
+    hidden = evaluation.suppressed
+    if hidden and show_all:
+        console.print(f"[bold]Also fired, set aside ({len(hidden)}):[/]\n")
+        for card in hidden:
+            _print_card(card)
+    elif hidden:
+        console.print(
+            f"[dim]{len(hidden)} more finding(s) fired and were set aside in favour of the cards "
+            "above (merged, superseded or contradicting them): see them with --all.[/]"
+        )
     if entry is not None:
         console.print(f"[dim]decision {entry['decision_id']} logged to {decision_log}[/]")
 
 
 def _print_card(card: Card) -> None:
+    if card.suppressed_by:
+        console.print(
+            f"[dim]SET ASIDE ({card.indicator}): {card.summary}\n"
+            f"  because {card.suppression} [{card.suppressed_by}][/]\n",
+            highlight=False,
+        )
+        return
     console.print(f"[{STYLE[card.indicator]}] {card.indicator.upper()} [/] [bold]{card.summary}[/]")
     console.print(Markdown(card.detail))
     why = "; ".join(
@@ -312,6 +341,7 @@ def demo(
     profile: Path | None,
     decision_log: Path | None,
     athlete: str | None,
+    show_all: bool,
 ) -> None:
     """Run the bundled sample athlete and print the recommendations."""
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
@@ -330,6 +360,7 @@ def demo(
         profile=profile,
         decision_log=decision_log,
         athlete=athlete or "demo",
+        show_all=show_all,
     )
 
 
@@ -357,6 +388,7 @@ def report(
     profile: Path | None,
     decision_log: Path | None,
     athlete: str | None,
+    show_all: bool,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
     host = PluginHost()
@@ -371,6 +403,7 @@ def report(
         profile=profile,
         decision_log=decision_log,
         athlete=athlete or ",".join(paths) or str(db or "stored history"),
+        show_all=show_all,
     )
 
 
@@ -423,17 +456,23 @@ def log_run(journal: Path | None, date_: str, time_: str | None, **fields: Any) 
 @_journal_option
 @click.option("--date", "date_", required=True)
 @click.option(
-    "--site", required=True, help="e.g. shin, foot, hip, groin, tibia_anterior, navicular."
+    "--site",
+    required=True,
+    help="Where it hurts, in your words: a region (shin, foot, ankle, heel, hip, groin, thigh, "
+    "knee) or a spot ('front of shin', 'inner shin', 'top of midfoot', 'base of fifth "
+    "metatarsal', 'under big toe', 'inner ankle'); case and spaces do not matter.",
 )
-@click.option("--severity", type=click.IntRange(0, 10), required=True)
+@click.option("--severity", type=click.IntRange(0, 10), required=True, help="Pain 0-10.")
 @click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
-@click.option("--with-activity", is_flag=True)
-@click.option("--after-rest", is_flag=True)
+@click.option("--with-activity", is_flag=True, help="It hurts when you run.")
+@click.option("--after-rest", is_flag=True, help="It lingers after rest.")
 @click.option("--at-rest", is_flag=True)
 @click.option("--at-night", is_flag=True)
 @click.option("--swelling", is_flag=True)
-@click.option("--point-tenderness", is_flag=True)
-@click.option("--hop-pain", is_flag=True)
+@click.option("--point-tenderness", is_flag=True, help="One spot on the bone is tender to touch.")
+@click.option("--hop-pain", is_flag=True, help="Hopping on that leg hurts.")
+@click.option("--worsening", is_flag=True, help="It is getting worse.")
+@click.option("--stopped-run", is_flag=True, help="The pain made you stop a run.")
 @click.option("--note")
 def log_pain(journal: Path | None, date_: str, **fields: Any) -> None:
     """Log a pain report."""
@@ -470,13 +509,30 @@ def log_nutrition(journal: Path | None, date_: str, **fields: Any) -> None:
 @log.command("injury")
 @_journal_option
 @click.option("--date", "date_", required=True, help="Date of diagnosis.")
-@click.option("--site", required=True)
+@click.option("--site", required=True, help="The bone or region, as for 'log pain --site'.")
 @click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
 @click.option("--grade", type=click.IntRange(1, 4))
 @click.option("--cleared", help="Date you were cleared to run.")
+@click.option(
+    "--imaging-healed/--imaging-not-healed", default=None, help="What the latest scan showed."
+)
+@click.option(
+    "--hop-test-pain",
+    type=click.IntRange(0, 10),
+    help="Worst pain (0-10) hopping 10-15 times on the injured leg.",
+)
+@click.option(
+    "--strength-test-passed/--strength-test-failed",
+    default=None,
+    help="Result of the return-to-run strength test.",
+)
 def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
-    """Log a diagnosed bone stress injury."""
-    _append(journal, "injury", {"date": date_, **fields})
+    """Log a diagnosed bone stress injury, or update it: log the same date, site and side
+    again with the clearance date or test results."""
+    path = journal or default_journal()
+    entry = {"date": date_, **{k: v for k, v in fields.items() if v is not None}}
+    event = append_entry(path, "injury", entry)  # keeps False: a failed test is information
+    click.echo(f"added injury {event.id} to {path}")
 
 
 @log.command("profile")

@@ -1,0 +1,232 @@
+"""The decision step: the cards that fired become one coherent message.
+
+Rules fire independently; a runner reads their cards as one message. After the rules fire,
+:func:`arbitrate` applies, in this order:
+
+1. **Stop wins.** A card whose advice is ``stop`` (every critical card is one) suppresses every
+   card that tells the runner to cut back, go on, progress or relax (advice ``reduce``,
+   ``progress``, ``reassure``): "stop running and see a physician" never sits beside "step back
+   to phase 2" or "low risk". This is the engine's invariant; no pack or profile can turn it off.
+2. **Declared precedence.** A card's ``supersedes`` selectors suppress matching cards whenever it
+   shows; ``conflicts_with`` suppresses the lower-ranked of the two. Neither can silence a card
+   that says stop: a red flag is never lost.
+3. **One card per cause.** Cards with the same ``topic`` (placeholders filled) collapse into the
+   highest-ranked one, which lists the others' findings, facts and sources.
+4. **One request for data.** Two or more remaining ``information-needed`` cards fold into a
+   single "what would sharpen this advice" card.
+
+Nothing is dropped silently: every card that does not show is returned with ``suppressed_by``
+(the key of the card that took its place) and ``suppression`` (why).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .cards import INDICATOR_ORDER, Card, card_uuid, sort_cards
+
+#: Advice a ``stop`` card overrides.
+YIELDS_TO_STOP = frozenset({"reduce", "progress", "reassure"})
+#: Advice that tells the runner to go on; never beside a critical card.
+GO_ON = frozenset({"progress", "reassure"})
+ADVICE = ("stop", "reduce", "modify", "progress", "reassure", "inform")
+FOLD_KEY = "stridewise/sharpen-advice"
+_SELECTOR_KEYS = ("category", "advice", "indicator", "kind", "topic", "pack")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Precedence:
+    """What one rule's card declares about other cards (its pack id resolves bare rule ids)."""
+
+    pack: str
+    supersedes: tuple[Any, ...] = ()
+    conflicts_with: tuple[Any, ...] = ()
+
+
+def selector_matches(selector: Any, card: Card, pack: str) -> bool:
+    """Whether a selector (``rule``, ``pack/rule`` or a mapping of card fields) names a card."""
+    if isinstance(selector, str):
+        key = selector if "/" in selector else f"{pack}/{selector}"
+        return card.key == key
+    values = {
+        "category": card.category,
+        "advice": card.advice,
+        "indicator": card.indicator,
+        "kind": card.kind,
+        "topic": card.topic,
+        "pack": card.ruleset_id,
+    }
+    for field in _SELECTOR_KEYS:
+        if field in selector:
+            wanted = selector[field]
+            allowed = [wanted] if isinstance(wanted, str) else list(wanted)
+            if values[field] not in allowed:
+                return False
+    return True
+
+
+def _rank(card: Card) -> tuple[int, int, int, str]:
+    # A card that says stop leads its topic whatever its priority.
+    return (card.advice != "stop", INDICATOR_ORDER[card.indicator], -card.priority, card.key)
+
+
+def arbitrate(
+    cards: Sequence[Card],
+    precedence: Mapping[str, Precedence],
+    *,
+    athlete: str,
+    as_of: dt.date,
+    fold_version: str = "1",
+) -> tuple[list[Card], list[Card]]:
+    """Shown cards (sorted) and suppressed cards (each with ``suppressed_by`` and why)."""
+    live = sort_cards(list(cards))
+    gone: list[Card] = []
+
+    def drop(card: Card, by: str, why: str) -> None:
+        gone.append(dataclasses.replace(card, suppressed_by=by, suppression=why))
+
+    # 1. Stop wins.
+    stops = [c for c in live if c.advice == "stop"]
+    if stops:
+        lead = stops[0]
+        kept = []
+        for card in live:
+            if card.advice in YIELDS_TO_STOP:
+                drop(
+                    card,
+                    lead.key,
+                    f"'{lead.summary}' says stop running; this card's advice "
+                    f"({card.advice}) would contradict it",
+                )
+            else:
+                kept.append(card)
+        live = kept
+
+    # 2. Declared precedence (a stop card is never silenced this way).
+    silenced: dict[str, tuple[str, str]] = {}
+    for card in live:
+        if card.key in silenced:
+            continue
+        spec = precedence.get(card.key)
+        if spec is None:
+            continue
+        for other in live:
+            if other is card or other.key in silenced or other.advice == "stop":
+                continue
+            if any(selector_matches(s, other, spec.pack) for s in spec.supersedes):
+                silenced[other.key] = (card.key, f"superseded by '{card.summary}'")
+            elif any(selector_matches(s, other, spec.pack) for s in spec.conflicts_with) and _rank(
+                other
+            ) > _rank(card):
+                silenced[other.key] = (card.key, f"conflicts with '{card.summary}'")
+    # conflicts declared by the lower-ranked card against a higher-ranked one
+    for card in live:
+        spec = precedence.get(card.key)
+        if spec is None or card.key in silenced or card.advice == "stop":
+            continue
+        for other in live:
+            if other is card or other.key in silenced:
+                continue
+            if any(selector_matches(s, other, spec.pack) for s in spec.conflicts_with) and _rank(
+                card
+            ) > _rank(other):
+                silenced[card.key] = (other.key, f"conflicts with '{other.summary}'")
+                break
+    kept = []
+    for card in live:
+        if card.key in silenced:
+            by, why = silenced[card.key]
+            drop(card, by, why)
+        else:
+            kept.append(card)
+    live = kept
+
+    # 3. One card per cause.
+    by_topic: dict[str, list[Card]] = {}
+    for card in live:
+        if card.topic:
+            by_topic.setdefault(card.topic, []).append(card)
+    merged: dict[str, Card] = {}
+    for group in by_topic.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=_rank)
+        lead, rest = group[0], group[1:]
+        merged[lead.key] = _merge(lead, rest)
+        for card in rest:
+            drop(card, lead.key, f"same cause ({card.topic}): listed in '{lead.summary}'")
+    merged_away = {c.key for c in gone}
+    live = [merged.get(c.key, c) for c in live if c.key not in merged_away]
+
+    # 4. One request for data.
+    asks = [c for c in live if c.kind == "information-needed"]
+    if len(asks) > 1:
+        fold = _fold(asks, athlete=athlete, as_of=as_of, version=fold_version)
+        for card in asks:
+            drop(card, fold.key, "folded into 'what would sharpen this advice'")
+        live = [c for c in live if c.kind != "information-needed"] + [fold]
+    return sort_cards(live), sorted(gone, key=_rank)
+
+
+def _merge(lead: Card, rest: Iterable[Card]) -> Card:
+    rest = list(rest)
+    lines = "\n".join(f"- {c.summary} ({c.ruleset_id}/{c.rule_id})" for c in rest)
+    sources = list(lead.sources or (lead.source,))
+    for card in rest:
+        for src in card.sources or (card.source,):
+            if src not in sources:
+                sources.append(src)
+    parameters = dict(lead.parameters)
+    for card in rest:
+        for name, value in card.parameters.items():
+            parameters.setdefault(name, value)
+    return dataclasses.replace(
+        lead,
+        detail=f"{lead.detail}\n\n**Also seen, same cause:**\n{lines}",
+        facts=lead.facts + tuple(f for c in rest for f in c.facts),
+        sources=tuple(sources),
+        parameters=parameters,
+        merged=tuple(c.key for c in rest),
+    )
+
+
+def _fold(asks: Sequence[Card], *, athlete: str, as_of: dt.date, version: str) -> Card:
+    asks = sort_cards(list(asks))
+    n = len(asks)
+    lines = "\n".join(f"- {c.summary} *({c.source['label']})*" for c in asks)
+    sources: list[Mapping[str, str]] = []
+    for card in asks:
+        for src in card.sources or (card.source,):
+            if src not in sources:
+                sources.append(src)
+    things = f"{n} things"
+    return Card(
+        uuid=card_uuid(athlete, FOLD_KEY, as_of),
+        summary=f"What would sharpen this advice: {things} to add to your records.",
+        indicator="info",
+        detail="These records are missing or out of date; with them the advice above can be "
+        "more specific:\n\n" + lines,
+        source=asks[0].source,
+        sources=tuple(sources),
+        rule_id="sharpen-advice",
+        ruleset_id="stridewise",
+        ruleset_version=version,
+        category="information-needed",
+        kind="information-needed",
+        date=as_of,
+        priority=0,
+        facts=tuple({"requested_by": c.key, "summary": c.summary} for c in asks),
+        parameters={},
+        advice="inform",
+        merged=tuple(c.key for c in asks),
+    )
+
+
+def contradictions(cards: Iterable[Card]) -> list[tuple[Card, Card]]:
+    """Pairs that must never show together: a critical card and one that says go on."""
+    cards = list(cards)
+    critical = [c for c in cards if c.indicator == "critical"]
+    return [(a, b) for a in critical for b in cards if b.advice in GO_ON | {"reduce"}]
