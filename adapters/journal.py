@@ -5,16 +5,21 @@ YAML/JSON journals are a mapping of sections, each a list of events of one kind:
     stridewise: journal          # marks the file as a journal (optional for YAML/JSON)
     profile:  [{recorded: 2026-01-01, sex: female, birth_year: 1994, height_m: 1.68}]
     runs:     [{date: 2026-03-02, distance_km: 8, time: "42:30", shoe: pegasus}]
-    pain:     [{date: 2026-03-20, site: shin, severity: 4, with_activity: true}]
+    pain:     [{date: 2026-03-20, site: front of shin, severity: 4, with_activity: true,
+                stopped_run: true}]
     shoes:    [{id: pegasus, name: Pegasus 40, first_used: 2025-09-01}]
     nutrition: [...]
-    injuries: [...]
+    injuries: [{date: 2026-04-01, site: tibia, cleared: 2026-05-20, hop_test_pain: 1,
+                strength_test_passed: true}]
     cross_training: [...]
 
 Entries use the event fields of :mod:`stridewise.engine.events` (SI units) or these friendly
 forms: ``distance_km``, ``time``/``duration`` as ``"mm:ss"`` or ``"h:mm:ss"``, ``date`` (+
 optional ``start_time`` ``"HH:MM"`` and ``utc_offset``, e.g. ``"+01:00"``), ``shoe`` for
-``shoe_id``. ``id`` and ``source`` are filled in when absent. A CSV journal has one event per
+``shoe_id``. ``site`` takes the words runners use, in any case (``tibia``, ``front of shin``,
+``top of midfoot``: see :data:`stridewise.engine.events.SITE_ALIASES`). An injury entry logged
+again with the same date, site and side updates the first (clearance date, test results).
+``id`` and ``source`` are filled in when absent. A CSV journal has one event per
 row and a ``kind`` column.
 """
 

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
@@ -83,6 +84,151 @@ TRABECULAR_SITES = frozenset({"femoral_neck", "sacrum", "pelvis"})
 #: Regions a runner can name before anyone has found the exact bone.
 REGIONS = frozenset({"shin", "foot", "ankle", "hip", "groin", "thigh", "knee", "heel", "other"})
 SITES = tuple(sorted(HIGH_RISK_SITES | LOW_RISK_SITES | REGIONS))
+#: The bone sites inside each region a runner names. A region holding a high-risk site is
+#: *possibly* high-risk until the exact spot is known (groin and hip pain can be the femoral
+#: neck; shin pain the anterior tibia; foot pain the navicular, the base of the 5th or 2nd
+#: metatarsal or a sesamoid; ankle pain the medial malleolus or the talus).
+REGION_SITES: dict[str, frozenset[str]] = {
+    "shin": frozenset({"tibia_anterior", "tibia_posteromedial", "fibula"}),
+    "foot": frozenset(
+        {
+            "navicular",
+            "metatarsal_5_proximal",
+            "metatarsal_2_base",
+            "sesamoid",
+            "metatarsal_shaft",
+            "cuboid",
+        }
+    ),
+    "ankle": frozenset({"medial_malleolus", "talus", "fibula"}),
+    "heel": frozenset({"calcaneus"}),
+    "hip": frozenset({"femoral_neck", "pelvis"}),
+    "groin": frozenset({"femoral_neck", "pelvis"}),
+    "thigh": frozenset({"femoral_shaft"}),
+    "knee": frozenset(),
+    "other": frozenset(),
+}
+#: Regions that contain a high-risk site.
+POSSIBLY_HIGH_RISK_REGIONS = frozenset(
+    r for r, sites in REGION_SITES.items() if sites & HIGH_RISK_SITES
+)
+#: The words runners use for a site, mapped to a region or site code. Matching ignores case,
+#: spaces, hyphens and underscores, and the words "the", "my", "a" and "an" ("Front of the
+#: shin" = "front-of-shin" = "shin_front"). Bone names a runner uses loosely (``tibia``,
+#: ``femur``) map to the *region*, so the question that decides the exact spot is still asked;
+#: phrases that name one spot map to that site. Ambiguous foot words err on the safe side:
+#: the outer edge of the foot maps to the base of the 5th metatarsal (a high-risk site).
+SITE_ALIASES: dict[str, str] = {
+    # shin
+    "tibia": "shin",
+    "shinbone": "shin",
+    "shin bone": "shin",
+    "shins": "shin",
+    "lower leg": "shin",
+    "shin splints": "shin",
+    "front of shin": "tibia_anterior",
+    "shin front": "tibia_anterior",
+    "front shin": "tibia_anterior",
+    "anterior shin": "tibia_anterior",
+    "anterior tibia": "tibia_anterior",
+    "inner shin": "tibia_posteromedial",
+    "inside of shin": "tibia_posteromedial",
+    "inner edge of shin": "tibia_posteromedial",
+    "shin inner": "tibia_posteromedial",
+    "medial shin": "tibia_posteromedial",
+    "posteromedial tibia": "tibia_posteromedial",
+    "outer lower leg": "fibula",
+    "outside of lower leg": "fibula",
+    # foot
+    "feet": "foot",
+    "midfoot": "foot",
+    "arch": "foot",
+    "toe": "foot",
+    "toes": "foot",
+    "metatarsal": "foot",
+    "metatarsals": "foot",
+    "top of midfoot": "navicular",
+    "midfoot top": "navicular",
+    "top of the midfoot": "navicular",
+    "navicular bone": "navicular",
+    "base of fifth metatarsal": "metatarsal_5_proximal",
+    "base of 5th metatarsal": "metatarsal_5_proximal",
+    "fifth metatarsal base": "metatarsal_5_proximal",
+    "5th metatarsal base": "metatarsal_5_proximal",
+    "outer edge of foot": "metatarsal_5_proximal",
+    "outer edge of midfoot": "metatarsal_5_proximal",
+    "outside of foot": "metatarsal_5_proximal",
+    "base of second metatarsal": "metatarsal_2_base",
+    "base of 2nd metatarsal": "metatarsal_2_base",
+    "under big toe": "sesamoid",
+    "under great toe": "sesamoid",
+    "big toe joint underneath": "sesamoid",
+    "sesamoids": "sesamoid",
+    "metatarsal shafts": "metatarsal_shaft",
+    # ankle and heel
+    "inner ankle": "medial_malleolus",
+    "inside of ankle": "medial_malleolus",
+    "inner ankle bone": "medial_malleolus",
+    "medial ankle": "medial_malleolus",
+    "heel bone": "calcaneus",
+    # hip, groin, thigh, pelvis
+    "hips": "hip",
+    "femoral neck": "femoral_neck",
+    "neck of femur": "femoral_neck",
+    "femur": "thigh",
+    "thigh bone": "thigh",
+    "thighbone": "thigh",
+    "thighs": "thigh",
+    "femoral shaft": "femoral_shaft",
+    "pubic bone": "groin",
+    "sit bone": "pelvis",
+    "lower back": "sacrum",
+}
+_SITE_FILLER = frozenset({"the", "my", "a", "an"})
+
+
+def site_key(text: str) -> str:
+    """A site word reduced for matching: lower case, words joined by ``_``, fillers dropped."""
+    words = re.split(r"[^a-z0-9]+", text.strip().lower())
+    return "_".join(w for w in words if w and w not in _SITE_FILLER)
+
+
+_SITE_LOOKUP: dict[str, str] = {
+    **{site_key(s): s for s in SITES},
+    **{site_key(word): code for word, code in SITE_ALIASES.items()},
+}
+#: Every word :func:`normalize_site` accepts (codes and aliases), for error messages and help.
+SITE_WORDS = tuple(sorted({*SITES, *SITE_ALIASES}))
+
+
+def normalize_site(text: str) -> str:
+    """The region or site code for a word a runner uses (raises ValueError for unknown words)."""
+    code = _SITE_LOOKUP.get(site_key(text))
+    if code is None:
+        raise ValueError(
+            f"{text!r} is not a body site stridewise knows; use a region ("
+            + ", ".join(sorted(REGIONS))
+            + "), a bone ("
+            + ", ".join(sorted(HIGH_RISK_SITES | LOW_RISK_SITES))
+            + ") or one of these words: "
+            + ", ".join(sorted(SITE_ALIASES))
+        )
+    return code
+
+
+def site_regions(site: str) -> frozenset[str]:
+    """The regions a site or region code lies in (``other`` lies in none)."""
+    if site in REGIONS:
+        return frozenset() if site == "other" else frozenset({site})
+    return frozenset(r for r, sites in REGION_SITES.items() if site in sites)
+
+
+def sites_near(a: str, b: str) -> bool:
+    """Same site, or sites (or regions) that share a region: "at or near" each other."""
+    if a == "other" or b == "other":
+        return False
+    return a == b or bool(site_regions(a) & site_regions(b))
+
 
 # Plausibility bounds (SI). Out-of-range values are rejected, with a hint when a unit mix-up is
 # the likely cause.
@@ -111,6 +257,23 @@ def _range(lo: float, hi: float, unit: str, hint: str = "") -> validate.Range:
 
 def _one_of(choices: Iterable[str]) -> validate.OneOf:
     return validate.OneOf(tuple(choices), error="{input!r} is not one of: {choices}")
+
+
+class SiteField(fields.String):
+    """A body site: the words runners use (see :data:`SITE_ALIASES`) load as region or site
+    codes; the published schema lists the codes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=_one_of(SITES), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None:
+            return None
+        try:
+            return normalize_site(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,6 +391,7 @@ class PainReport:
     point_tenderness: bool = False
     hop_pain: bool = False
     worsening: bool = False
+    stopped_run: bool = False
     note: str | None = None
 
     @property
@@ -286,6 +450,8 @@ class Injury:
     grade: int | None = None
     cleared: dt.date | None = None
     imaging_healed: bool | None = None
+    hop_test_pain: int | None = None
+    strength_test_passed: bool | None = None
 
     @property
     def day(self) -> dt.date:
@@ -336,7 +502,7 @@ class PriorInjurySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    site = fields.String(required=True, validate=_one_of(SITES))
+    site = SiteField(required=True)
     date = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
     side = fields.String(load_default="none", validate=_one_of(SIDES))
 
@@ -432,7 +598,7 @@ class CrossTrainingSchema(_ActivitySchema):
 class PainReportSchema(_EventSchema):
     event_class = PainReport
     date = fields.Date(required=True, validate=_not_future_date)
-    site = fields.String(required=True, validate=_one_of(SITES))
+    site = SiteField(required=True)
     severity = fields.Integer(required=True, validate=_range(0, 10, "(pain 0-10)"))
     side = fields.String(load_default="none", validate=_one_of(SIDES))
     with_activity = fields.Boolean(load_default=False)
@@ -443,6 +609,10 @@ class PainReportSchema(_EventSchema):
     point_tenderness = fields.Boolean(load_default=False)
     hop_pain = fields.Boolean(load_default=False)
     worsening = fields.Boolean(load_default=False)
+    stopped_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "The pain stopped the run (pain that stops a run is severe)."},
+    )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -483,11 +653,22 @@ class NutritionLogSchema(_EventSchema):
 class InjurySchema(_EventSchema):
     event_class = Injury
     date = fields.Date(required=True, validate=_not_future_date)
-    site = fields.String(required=True, validate=_one_of(SITES))
+    site = SiteField(required=True)
     side = fields.String(load_default="none", validate=_one_of(SIDES))
     grade = fields.Integer(load_default=None, allow_none=True, validate=_range(1, 4, "(grade 1-4)"))
     cleared = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
     imaging_healed = fields.Boolean(load_default=None, allow_none=True)
+    hop_test_pain = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=_range(0, 10, "(pain 0-10)"),
+        metadata={"description": "Worst pain (0-10) when hopping 10-15 times on the injured leg."},
+    )
+    strength_test_passed = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The return-to-run strength test was passed."},
+    )
 
     @validates_schema
     def _cleared_after(self, data: Mapping[str, Any], **_: Any) -> None:

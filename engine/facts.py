@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from .events import (
     HIGH_RISK_SITES,
+    POSSIBLY_HIGH_RISK_REGIONS,
     SURFACES,
     TRABECULAR_SITES,
     CrossTraining,
@@ -58,6 +59,7 @@ from .events import (
     Profile,
     Run,
     Shoe,
+    sites_near,
 )
 
 Array = npt.NDArray[np.float64]
@@ -559,7 +561,7 @@ class History:
         self.pains = sorted(buckets.get(PainReport, []), key=lambda p: (p.date, p.id))
         self.shoes = sorted(buckets.get(Shoe, []), key=lambda s: s.id)
         self.nutrition = sorted(buckets.get(NutritionLog, []), key=lambda x: (x.date, x.id))
-        self.injuries = sorted(buckets.get(Injury, []), key=lambda x: (x.date, x.id))
+        self.injuries = _merge_injuries(buckets.get(Injury, []))
         self._pain_days = [p.date.toordinal() for p in self.pains]
         self._profile_days = [p.recorded.toordinal() for p in self.profiles]
         self._nutrition_days = [x.date.toordinal() for x in self.nutrition]
@@ -657,6 +659,7 @@ class History:
         lo = bisect.bisect_left(self._pain_days, as_of.toordinal() - PAIN_WINDOW_DAYS + 1)
         hi = bisect.bisect_right(self._pain_days, as_of.toordinal())
         for pain in self.pains[lo:hi]:
+            near = self._near_prior_bsi(pain, profile)
             facts.append(
                 _clean(
                     {
@@ -676,6 +679,11 @@ class History:
                         "point_tenderness": pain.point_tenderness,
                         "hop_pain": pain.hop_pain,
                         "worsening": pain.worsening,
+                        "stopped_run": pain.stopped_run,
+                        "possible_high_risk_site": pain.site in HIGH_RISK_SITES
+                        or pain.site in POSSIBLY_HIGH_RISK_REGIONS,
+                        "near_prior_bsi": near is not None,
+                        "prior_bsi_site_label": site_label(near) if near else None,
                     }
                 )
             )
@@ -695,6 +703,8 @@ class History:
                         if inj.cleared and inj.cleared <= as_of
                         else None,
                         "imaging_healed": inj.imaging_healed,
+                        "hop_test_pain": inj.hop_test_pain,
+                        "strength_test_passed": inj.strength_test_passed,
                         "grade": inj.grade,
                         "latest": inj is current[-1],
                         **self._return_to_run(inj, series, as_of),
@@ -761,6 +771,11 @@ class History:
         out["cross_training_min_14d"] = round(
             float(self._cross_cum_min[b] - self._cross_cum_min[a]), 1
         )
+        # Pain-free cross-training (seed 002's gate): the sessions after the last pain report.
+        a = max(a, bisect.bisect_left(self._cross_days, lo))
+        out["cross_training_pain_free_min_14d"] = round(
+            float(self._cross_cum_min[b] - self._cross_cum_min[a]) if b > a else 0.0, 1
+        )
         if not (inj.cleared and inj.cleared <= as_of):
             return out
         cl_i = series.index(inj.cleared)
@@ -779,6 +794,39 @@ class History:
         state = states[j] if j >= 0 else LadderState(1, 0, "start", inj.cleared.toordinal(), None)
         out.update(state.facts(as_ord))
         return out
+
+    def _in_recovery(self, inj: Injury, day: dt.date) -> bool:
+        """Whether an injury is still being rehabilitated on a day: not yet cleared, or cleared
+        with the walk-run ladder not finished (within :data:`LADDER_HORIZON_DAYS`)."""
+        if inj.cleared is None or inj.cleared > day:
+            return True
+        if (day - inj.cleared).days > LADDER_HORIZON_DAYS:
+            return False
+        days, states = self._ladder(inj)
+        j = bisect.bisect_right(days, day.toordinal()) - 1
+        return j < 0 or not states[j].facts(day.toordinal())["ladder_complete"]
+
+    def _near_prior_bsi(self, pain: PainReport, profile: Profile | None) -> str | None:
+        """The earlier bone stress injury site this pain is at or near (same site or region,
+        side not known to differ), or None. Earlier = in the profile's history, or a diagnosed
+        injury whose rehabilitation was over by the pain's date (pain during the walk-run
+        ladder is the return-to-run pack's business: hold or step back)."""
+        prior: list[tuple[str, str]] = []
+        if profile is not None:
+            prior += [
+                (p.site, p.side) for p in profile.prior_bsi if p.date is None or p.date < pain.date
+            ]
+        prior += [
+            (inj.site, inj.side)
+            for inj in self.injuries
+            if inj.date < pain.date and not self._in_recovery(inj, pain.date)
+        ]
+        for site, side in prior:
+            if {side, pain.side} == {"left", "right"}:
+                continue
+            if sites_near(pain.site, site):
+                return site
+        return None
 
     def _ladder(self, inj: Injury) -> tuple[list[int], list[LadderState]]:
         cached = self._ladders.get(inj.id)
@@ -821,6 +869,27 @@ class History:
                 "profile_age_days": (as_of - profile.recorded).days,
             }
         )
+
+
+def _merge_injuries(injuries: list[Injury]) -> list[Injury]:
+    """One injury per (diagnosis date, site, side): a later journal entry for the same injury
+    (``stridewise log injury`` again with the clearance date or test results) fills in and
+    updates the earlier one instead of counting as a second injury. ``injuries`` come in the
+    order they were added (journal order): a later value wins."""
+    merged: dict[tuple[dt.date, str, str], Injury] = {}
+    for inj in injuries:
+        key = (inj.date, inj.site, inj.side)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = inj
+            continue
+        changes = {
+            f.name: getattr(inj, f.name)
+            for f in dataclasses.fields(inj)
+            if f.name not in ("id", "source") and getattr(inj, f.name) is not None
+        }
+        merged[key] = dataclasses.replace(first, **changes)
+    return sorted(merged.values(), key=lambda x: (x.date, x.id))
 
 
 def _nutrition_fact(log: NutritionLog, as_of: dt.date) -> dict[str, Any]:
@@ -1052,6 +1121,10 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "point_tenderness": "boolean",
         "hop_pain": "boolean",
         "worsening": "boolean",
+        "stopped_run": "boolean",
+        "possible_high_risk_site": "boolean",
+        "near_prior_bsi": "boolean",
+        "prior_bsi_site_label": "string",
     },
     "injury": {
         "injury_id": "string",
@@ -1062,6 +1135,8 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "cleared": "boolean",
         "days_since_cleared": "integer",
         "imaging_healed": "boolean",
+        "hop_test_pain": "integer",
+        "strength_test_passed": "boolean",
         "grade": "integer",
         "latest": "boolean",
         "runs_since_diagnosis": "integer",
@@ -1072,6 +1147,7 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "days_since_pain": "integer",
         "walk_pain_free_min_14d": "number",
         "cross_training_min_14d": "number",
+        "cross_training_pain_free_min_14d": "number",
         "runs_since_cleared": "integer",
         "km_since_cleared": "number",
         "last_run_vs_usual_pct": "number",
