@@ -68,36 +68,36 @@ def athlete(**changes: Any) -> dict[str, Any]:
 
 # (row, field changes, expected points). Boundaries as printed in the table.
 ROWS = [
-    ("low_energy_availability", {"disordered_eating": "none"}, 0),
-    ("low_energy_availability", {"disordered_eating": "some_restriction"}, 1),
-    ("low_energy_availability", {"disordered_eating": "current_or_past"}, 1),
-    ("low_energy_availability", {"disordered_eating": "diagnosed"}, 2),
-    ("low_bmi", {"bmi": 18.5}, 0),
-    ("low_bmi", {"bmi": 18.4}, 1),
-    ("low_bmi", {"bmi": 17.6}, 1),
-    ("low_bmi", {"bmi": 17.5}, 2),
-    ("low_bmi", {"bmi": 16.0}, 2),
-    ("low_bmi", {"weight_loss_pct_month": 4.9}, 0),
-    ("low_bmi", {"weight_loss_pct_month": 5.0}, 1),
-    ("low_bmi", {"weight_loss_pct_month": 9.9}, 1),
-    ("low_bmi", {"weight_loss_pct_month": 10.0}, 2),
-    ("delayed_menarche", {"menarche_age_y": 14.9}, 0),
-    ("delayed_menarche", {"menarche_age_y": 15.0}, 1),
-    ("delayed_menarche", {"menarche_age_y": 15.9}, 1),
-    ("delayed_menarche", {"menarche_age_y": 16.0}, 2),
-    ("oligo_amenorrhoea", {"menses_last_12_months": 10}, 0),
-    ("oligo_amenorrhoea", {"menses_last_12_months": 9}, 1),
-    ("oligo_amenorrhoea", {"menses_last_12_months": 6}, 1),
-    ("oligo_amenorrhoea", {"menses_last_12_months": 5}, 2),
-    ("oligo_amenorrhoea", {"menses_last_12_months": 0}, 2),
-    ("low_bmd", {"bmd_z_score": -1.0}, 0),
-    ("low_bmd", {"bmd_z_score": -1.1}, 1),
-    ("low_bmd", {"bmd_z_score": -1.9}, 1),
-    ("low_bmd", {"bmd_z_score": -2.0}, 2),
-    ("bone_stress_injury", {"prior_bsi_count": 0}, 0),
-    ("bone_stress_injury", {"prior_bsi_count": 1}, 1),
-    ("bone_stress_injury", {"prior_bsi_count": 2}, 2),
-    ("bone_stress_injury", {"prior_bsi_count": 1, "prior_trabecular_bsi": True}, 2),
+    ("energy_intake", {"disordered_eating": "none"}, 0),
+    ("energy_intake", {"disordered_eating": "some_restriction"}, 1),
+    ("energy_intake", {"disordered_eating": "current_or_past"}, 1),
+    ("energy_intake", {"disordered_eating": "diagnosed"}, 2),
+    ("body_weight", {"bmi": 18.5}, 0),
+    ("body_weight", {"bmi": 18.4}, 1),
+    ("body_weight", {"bmi": 17.6}, 1),
+    ("body_weight", {"bmi": 17.5}, 2),
+    ("body_weight", {"bmi": 16.0}, 2),
+    ("body_weight", {"weight_loss_pct_month": 4.9}, 0),
+    ("body_weight", {"weight_loss_pct_month": 5.0}, 1),
+    ("body_weight", {"weight_loss_pct_month": 9.9}, 1),
+    ("body_weight", {"weight_loss_pct_month": 10.0}, 2),
+    ("age_at_first_period", {"menarche_age_y": 14.9}, 0),
+    ("age_at_first_period", {"menarche_age_y": 15.0}, 1),
+    ("age_at_first_period", {"menarche_age_y": 15.9}, 1),
+    ("age_at_first_period", {"menarche_age_y": 16.0}, 2),
+    ("periods_per_year", {"menses_last_12_months": 10}, 0),
+    ("periods_per_year", {"menses_last_12_months": 9}, 1),
+    ("periods_per_year", {"menses_last_12_months": 6}, 1),
+    ("periods_per_year", {"menses_last_12_months": 5}, 2),
+    ("periods_per_year", {"menses_last_12_months": 0}, 2),
+    ("bone_density", {"bmd_z_score": -1.0}, 0),
+    ("bone_density", {"bmd_z_score": -1.1}, 1),
+    ("bone_density", {"bmd_z_score": -1.9}, 1),
+    ("bone_density", {"bmd_z_score": -2.0}, 2),
+    ("past_stress_fractures", {"prior_bsi_count": 0}, 0),
+    ("past_stress_fractures", {"prior_bsi_count": 1}, 1),
+    ("past_stress_fractures", {"prior_bsi_count": 2}, 2),
+    ("past_stress_fractures", {"prior_bsi_count": 1, "prior_trabecular_bsi": True}, 2),
 ]
 
 
@@ -113,15 +113,15 @@ def test_low_intake_on_a_diet_log_counts_as_some_restriction() -> None:
     nutrition = {"type": "nutrition", "log_id": "n", "days_ago": 1}
     low = {**nutrition, "energy_availability_kcal_per_kg_ffm": 25.0}
     card = score_card([athlete(disordered_eating=None), low], TRIAD_BANDS)
-    assert points(card)["low_energy_availability"] == 1
+    assert points(card)["energy_intake"] == 1
     ok = {**nutrition, "energy_availability_kcal_per_kg_ffm": 40.0}
     card = score_card([athlete(disordered_eating=None), ok], TRIAD_BANDS)
-    assert "low_energy_availability" not in points(card)  # adequate EA is not 'no restriction'
+    assert "energy_intake" not in points(card)  # adequate EA is not 'no restriction'
 
 
 def test_a_row_scores_its_highest_criterion() -> None:
     card = score_card([athlete(bmi=21.0, weight_loss_pct_month=12.0)], TRIAD_BANDS)
-    assert points(card)["low_bmi"] == 2
+    assert points(card)["body_weight"] == 2
 
 
 @pytest.mark.parametrize(
@@ -172,32 +172,41 @@ def test_clearance_bands(changes: dict[str, Any], total: int, band: str, indicat
 
 
 def test_missing_items_are_listed_not_scored_as_zero() -> None:
-    card = score_card(
-        [athlete(bmd_z_score=None, menses_last_12_months=None, disordered_eating=None)],
-        TRIAD_BANDS,
-    )
-    assert set(card.parameters["missing"]) == {
-        "low_energy_availability",
-        "oligo_amenorrhoea",
-        "low_bmd",
-    }
+    card = score_card([athlete(bmd_z_score=None, menses_last_12_months=None)], TRIAD_BANDS)
+    assert set(card.parameters["missing"]) == {"periods_per_year", "bone_density"}
     assert "Not scored (no data)" in card.detail
-    assert "oligo amenorrhoea" in card.detail
+    assert "periods per year" in card.detail
+
+
+def test_with_most_items_missing_a_low_total_is_incomplete_not_low_risk() -> None:
+    # Three of six items unknown: "Score what is known and say what is missing" (De Souza
+    # 2014); a total of 0 then says too little to call the risk low.
+    facts = [athlete(bmd_z_score=None, menses_last_12_months=None, disordered_eating=None)]
+    every = ENGINE.evaluate_facts(facts, DAY).all_cards  # requests for data fold into one card
+    (card,) = [c for c in every if c.rule_id in TRIAD_BANDS | {"triad-cra-incomplete"}]
+    assert card.rule_id == "triad-cra-incomplete"
+    assert (card.indicator, card.advice, card.kind) == ("info", "inform", "information-needed")
+    assert set(card.parameters["missing"]) == {
+        "energy_intake",
+        "periods_per_year",
+        "bone_density",
+    }
+    assert "not scored" in card.summary and "low risk" not in card.summary
 
 
 def test_hormonal_contraception_leaves_the_menstrual_item_unscored() -> None:
     card = score_card([athlete(hormonal_contraception=True, menses_last_12_months=3)], TRIAD_BANDS)
-    assert "oligo_amenorrhoea" in card.parameters["missing"]
+    assert "periods_per_year" in card.parameters["missing"]
 
 
 def test_male_assessment_has_no_menstrual_items() -> None:
     male = athlete(sex="male", menarche_age_y=None, menses_last_12_months=None)
     card = score_card([male], MALE_BANDS)
     assert set(points(card)) == {
-        "low_energy_availability",
-        "low_bmi",
-        "low_bmd",
-        "bone_stress_injury",
+        "energy_intake",
+        "body_weight",
+        "bone_density",
+        "past_stress_fractures",
     }
     assert card.rule_id == "male-cra-low"
     assert "could not verify" in card.detail
