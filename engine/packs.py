@@ -1453,7 +1453,7 @@ def explain(engine: Engine, evaluation: Evaluation) -> list[RuleExplanation]:
     pool = [dict(f) for f in evaluation.facts]
     _rederive(engine, fired, pool)
     cards_by_key: dict[str, list[Card]] = {}
-    for card in evaluation.cards:
+    for card in evaluation.all_cards:  # suppressed cards fired too
         cards_by_key.setdefault(card.key, []).append(card)
     active = {r.key: r for r in engine.rules}
     out: list[RuleExplanation] = []
@@ -1892,12 +1892,14 @@ def record(
     Cards whose uuid derives from the raw id are recorded with the hashed-id uuid instead.
     """
     hashed = log.hash_athlete(athlete_id)
-    cards = []
-    for card in evaluation.cards:
+
+    def logged(card: Card) -> dict[str, Any]:
         data = card.to_dict()
         if card.uuid == card_uuid(athlete_id, card.key, card.date):
             data["uuid"] = card_uuid(hashed, card.key, card.date)
-        cards.append(data)
+        return data
+
+    cards = [logged(c) for c in evaluation.cards]
     entry = {
         "decision_id": str(uuid.uuid4()),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
@@ -1913,6 +1915,8 @@ def record(
         "facts": [dict(f) for f in evaluation.facts],
         "fired": list(evaluation.fired),
         "cards": cards,
+        # what fired and did not show, with the card that took its place (audit)
+        "suppressed": [logged(c) for c in evaluation.suppressed],
     }
     log.append(entry)
     return entry

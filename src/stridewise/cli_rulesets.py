@@ -426,6 +426,12 @@ def _print_explanations(
                 f"{escape(card.summary)}",
                 highlight=False,
             )
+            if card.suppressed_by:
+                console.print(
+                    f"  [dim]set aside: {escape(card.suppression or '')} "
+                    f"[{escape(card.suppressed_by)}][/]",
+                    highlight=False,
+                )
         if not e.cards:
             console.print(f"{escape(e.key)} (no card of its own)", highlight=False)
         for match in e.matched:
