@@ -111,6 +111,7 @@ def test_every_kind_round_trips_through_dump_and_the_json_schema() -> None:
             "site": "shin",
             "severity": 4,
             "at_night": True,
+            "stopped_run": True,
         },
         {"kind": "shoe", "id": "s", "source": "j", "name": "Pegasus"},
         {"kind": "nutrition", "id": "n", "source": "j", "date": "2026-01-03", "calcium_mg": 900},
@@ -121,6 +122,8 @@ def test_every_kind_round_trips_through_dump_and_the_json_schema() -> None:
             "date": "2025-06-01",
             "site": "tibia_posteromedial",
             "cleared": "2025-08-01",
+            "hop_test_pain": 1,
+            "strength_test_passed": False,
         },
     ]
     schema = json_schema()
@@ -199,3 +202,33 @@ def test_published_schema_file_is_up_to_date() -> None:
     assert json.loads(published.read_text()) == json_schema(), (
         "regenerate with: stridewise schema > engine/events.schema.json"
     )
+
+
+def test_a_site_in_the_runners_words_loads_as_its_code_and_validates_in_the_schema() -> None:
+    event = load_event(
+        {
+            "kind": "pain",
+            "id": "p",
+            "source": "j",
+            "date": "2026-01-03",
+            "site": "Top of midfoot",
+            "severity": 3,
+        }
+    )
+    dumped = dump_event(event)
+    assert dumped["site"] == "navicular"
+    assert not list(jsonschema.Draft202012Validator(json_schema()).iter_errors(dumped))
+
+
+def test_hop_test_pain_above_10_is_rejected() -> None:
+    with pytest.raises(EventValidationError, match="hop_test_pain"):
+        load_event(
+            {
+                "kind": "injury",
+                "id": "i",
+                "source": "j",
+                "date": "2025-06-01",
+                "site": "fibula",
+                "hop_test_pain": 11,
+            }
+        )

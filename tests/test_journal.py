@@ -131,3 +131,11 @@ def test_parse_clock(text: str, seconds: float) -> None:
 def test_parse_clock_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_clock(text)
+
+
+def test_csv_journal_takes_site_words_and_pain_that_stopped_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "j.csv"
+    path.write_text("kind,date,site,severity,stopped_run\npain,2026-03-03,Front of shin,5,true\n")
+    (event,) = list(read_journal(path))
+    assert isinstance(event, PainReport)
+    assert event.site == "tibia_anterior" and event.stopped_run
