@@ -8,7 +8,8 @@ Rules fire independently; a runner reads their cards as one message. After the r
    ``progress``, ``reassure``): "stop running and see a physician" never sits beside "step back
    to phase 2" or "low risk". This is the engine's invariant; no pack or profile can turn it off.
 2. **Declared precedence.** A card's ``supersedes`` selectors suppress matching cards whenever it
-   shows; ``conflicts_with`` suppresses the lower-ranked of the two. Neither can silence a card
+   shows; ``conflicts_with`` suppresses the lower-ranked of the two (a reassuring card always
+   gives way). Neither can silence a card
    that says stop: a red flag is never lost.
 3. **One card per cause.** Cards with the same ``topic`` (placeholders filled) collapse into the
    highest-ranked one, which lists the others' findings, facts and sources.
@@ -73,6 +74,13 @@ def _rank(card: Card) -> tuple[int, int, int, str]:
     return (card.advice != "stop", INDICATOR_ORDER[card.indicator], -card.priority, card.key)
 
 
+def _yields(card: Card, other: Card) -> bool:
+    """In a conflict, whether ``card`` gives way: reassurance always does, else the lower rank."""
+    if (card.advice == "reassure") != (other.advice == "reassure"):
+        return card.advice == "reassure"
+    return _rank(card) > _rank(other)
+
+
 def arbitrate(
     cards: Sequence[Card],
     precedence: Mapping[str, Precedence],
@@ -118,9 +126,9 @@ def arbitrate(
                 continue
             if any(selector_matches(s, other, spec.pack) for s in spec.supersedes):
                 silenced[other.key] = (card.key, f"superseded by '{card.summary}'")
-            elif any(selector_matches(s, other, spec.pack) for s in spec.conflicts_with) and _rank(
-                other
-            ) > _rank(card):
+            elif any(
+                selector_matches(s, other, spec.pack) for s in spec.conflicts_with
+            ) and _yields(other, card):
                 silenced[other.key] = (card.key, f"conflicts with '{card.summary}'")
     # conflicts declared by the lower-ranked card against a higher-ranked one
     for card in live:
@@ -130,9 +138,9 @@ def arbitrate(
         for other in live:
             if other is card or other.key in silenced:
                 continue
-            if any(selector_matches(s, other, spec.pack) for s in spec.conflicts_with) and _rank(
-                card
-            ) > _rank(other):
+            if any(selector_matches(s, other, spec.pack) for s in spec.conflicts_with) and _yields(
+                card, other
+            ):
                 silenced[card.key] = (other.key, f"conflicts with '{other.summary}'")
                 break
     kept = []

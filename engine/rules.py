@@ -732,7 +732,7 @@ def compile_packs(
             else:
                 condition = {"all": [gate, *condition["all"]]}
         card = rule["then"].get("card") or {}
-        for text in (card.get("summary", ""), card.get("detail", "")):
+        for text in (card.get("summary", ""), card.get("detail", ""), card.get("topic", "")):
             for m in PLACEHOLDER.finditer(text):
                 if m.group(2) is None:
                     if m.group(1) in values:

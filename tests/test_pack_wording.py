@@ -313,11 +313,6 @@ def test_low_risk_never_sits_beside_a_pain_card(report: dict[str, Any]) -> None:
     assert "triad-full-clearance" not in ids(shown)  # ... but does not show beside pain
 
 
-@pytest.mark.xfail(
-    reason="needs engine support: a score band card ranks at priority 100, so a conflict with "
-    "an info pain question would suppress the question; the band should yield",
-    strict=False,
-)
 def test_low_risk_never_sits_beside_a_pain_question_and_the_question_stays() -> None:
     shown, every = evaluate([profile(**WOMAN), pain(site="shin", severity=2, with_activity=True)])
     asks = [c for c in every if c.category == "symptoms"]
