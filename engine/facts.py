@@ -5,15 +5,33 @@ computes every metric for every day of the history in one pass, so "as of one da
 timeline replay read the same arrays (a replay never recomputes the history per day).
 Definitions follow ``../shared/domain.md``:
 
-- rolling ACWR = 7-day load / (28-day load / 4) (Gabbett 2016)
+- rolling ACWR = 7-day load / (28-day load / 4) (Gabbett 2016), reported with the two
+  numbers it divides (``load_7d_km`` and ``weekly_avg_28d_km``); for a week that repeats it is
+  exactly 1.0 on every day of the week, which makes it the stable headline ratio
 - EWMA ACWR = EWMA_7 / EWMA_28, EWMA_t = x_t * l + (1 - l) * EWMA_{t-1}, l = 2 / (N + 1),
-  seeded with 0 before the first day of history (Williams 2017)
+  seeded with 0 before the first day of history (Williams 2017), with both EWMAs in km a day;
+  on daily distance it swings with the day of the week (a rest day lowers EWMA_7 at once)
 - uncoupled ACWR = mean(days t-6..t) / mean(days t-27..t-7) (Windt & Gabbett)
 - monotony = mean / SD (population) of the last 7 daily loads, rest days count as 0; strain =
-  7-day load x monotony (Foster 1998). Seven identical non-zero days have SD 0: monotony is
-  reported as :data:`MONOTONY_CAP`.
+  7-day load x monotony (Foster 1998, doi 10.1097/00005768-199807000-00023). Seven identical
+  non-zero days have SD 0: monotony is reported as :data:`MONOTONY_CAP`. On distance
+  (``monotony``) it mostly counts rest days: 5 equal runs a week give 5 / sqrt(10) = 1.58, 6
+  give sqrt(6) = 2.45. On the load Foster defined it for, session RPE x minutes
+  (``monotony_srpe``), it is reported only when every run of the last 7 days has an RPE and a
+  duration (cross-training with an RPE adds to that load; without an RPE it is not counted).
 - single-run spike: today's longest run against the longest run of the 30 days before today
-  (BJSM 2025, doi 10.1136/bjsports-2024-109380)
+  (BJSM 2025, doi 10.1136/bjsports-2024-109380), with the number of running days that
+  reference rests on (``run_days_before_30d``)
+- week-over-week change once a full previous week is in the history (14 days), two-week
+  change once two full ones are (28 days): new runners get them before the ratios
+- rest days: ``run_days_in_a_row`` counts complete days; the as-of day counts only when it
+  already has a run (a day without a run yet is not over, so it does not end the streak)
+- comeback: for the longest break of the last 28 days, the days since it ended, the weekly
+  distance and the average run of the 28 days before it, and the last 7 days against those
+- frequency and long runs: running days in the last 7 and 28 days, the longest single run of
+  the last 7 days and its share of the 7-day distance
+- strength sessions (cross-training sport ``strength``) in the last 28 days; share of the last
+  28 days' known-surface distance on hard surfaces (road, track)
 
 - surface change: the surface with most distance in the last 7 days, its share of those 7
   days and its share of the 28 days before them (known surfaces only; ``mixed``, ``unknown``
@@ -73,6 +91,10 @@ NUTRITION_WINDOW_DAYS = 90
 _EWMA_BLOCK = 1024
 #: Surfaces the surface-change facts compare ("mixed", "unknown" and missing say nothing).
 KNOWN_SURFACES = tuple(s for s in SURFACES if s not in ("mixed", "unknown"))
+#: Known surfaces that count as hard terrain for the surface-choice card (seeds 000, 002).
+HARD_SURFACES = ("road", "track")
+#: Breaks shorter than this are not described as a comeback (the packs' thresholds are longer).
+COMEBACK_MIN_BREAK_DAYS = 7
 #: A pair with no run for this many days (and not first used within them) counts as retired.
 SHOE_IDLE_DAYS = 90
 #: Cross-training sports that count as walking for the return-to-run walking gate.
@@ -142,11 +164,14 @@ def _streak(active: npt.NDArray[np.bool_]) -> Array:
     return (idx - last_rest).astype(np.float64)
 
 
-def _strain_series(x: Array, first_activity: int) -> tuple[Array, Array]:
+def _strain_series(
+    x: Array, first_activity: int, valid: npt.NDArray[np.bool_] | None = None
+) -> tuple[Array, Array]:
     """Foster strain for every day (7-day load x monotony) and a 0/1 mask of defined days.
 
     Same definition as :meth:`Series.training` (population SD, missing days 0, monotony capped
-    at :data:`MONOTONY_CAP`), computed over the whole series from cumulative sums.
+    at :data:`MONOTONY_CAP`), computed over the whole series from cumulative sums. ``valid``
+    narrows the defined days (e.g. to weeks whose runs all have an RPE).
     """
     n = len(x)
     idx = np.arange(n)
@@ -160,7 +185,21 @@ def _strain_series(x: Array, first_activity: int) -> tuple[Array, Array]:
     safe = np.where(sd > 0, sd, 1.0)
     monotony = np.minimum(np.where(sd > 0, mean / safe, MONOTONY_CAP), MONOTONY_CAP)
     defined = (idx - first_activity + 1 >= 7) & (mean > 0)
+    if valid is not None:
+        defined &= valid
     return np.where(defined, s1 * monotony, 0.0), defined.astype(np.float64)
+
+
+def _monotony(daily: Array, i: int) -> float | None:
+    """Foster monotony of the 7 days ending at index ``i`` (mean / population SD, days before
+    the series count as 0), capped at :data:`MONOTONY_CAP`; None for a week without load."""
+    values = daily[max(i - 6, 0) : i + 1].tolist()  # 7 numbers: plain Python beats numpy here
+    values = [0.0] * (7 - len(values)) + values
+    mean = sum(values) / 7.0
+    if mean <= 0:
+        return None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 7.0)
+    return MONOTONY_CAP if sd == 0 else min(mean / sd, MONOTONY_CAP)
 
 
 @dataclasses.dataclass(slots=True)
@@ -192,6 +231,11 @@ class Series:
     longest_break_28: Array
     cum_strain: Array
     cum_strain_days: Array
+    cum_strain_srpe: Array
+    cum_strain_srpe_days: Array
+    srpe_complete: npt.NDArray[np.bool_]
+    rest_streak: Array
+    cum_strength: Array
     surface_cum: dict[str, Array]
     shoe_ids: tuple[str, ...]
     shoe_spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
@@ -215,6 +259,18 @@ class Series:
             if 0 <= i < n and c.rpe is not None:
                 srpe[i] += c.rpe * c.duration_s / 60.0
         srpe_days = (srpe > 0).astype(np.float64)
+        # Weeks whose every run has an RPE and a duration: session-RPE monotony is defined there.
+        rated = has_rpe & (minutes > 0)
+        runs_per_day = _cumsum0(np.bincount(ri, minlength=n).astype(np.float64))
+        rated_per_day = _cumsum0(np.bincount(ri[rated], minlength=n).astype(np.float64))
+        lo7 = np.maximum(np.arange(n) - 6, 0)
+        runs7 = runs_per_day[1:] - runs_per_day[lo7]
+        srpe_complete = (runs7 > 0) & (rated_per_day[1:] - rated_per_day[lo7] == runs7)
+        strength = np.zeros(n)
+        for c in cross:
+            i = c.day.toordinal() - d0
+            if 0 <= i < n and c.sport == "strength":
+                strength[i] += 1.0
         longest = np.zeros(n)
         np.maximum.at(longest, ri, km)
         has_cad = ~np.isnan(cad)
@@ -239,6 +295,7 @@ class Series:
         rest = _streak(~active)
         rest[:first_activity] = 0.0  # days before the first run are not a break
         strain, strain_days = _strain_series(distance, first_activity)
+        strain_srpe, strain_srpe_days = _strain_series(srpe, first_activity, srpe_complete)
         loads = np.vstack([distance, srpe])
         e7, e28 = ewma(loads, 7), ewma(loads, 28)
         return cls(
@@ -267,6 +324,11 @@ class Series:
             longest_break_28=np.maximum(_sliding_max_before(rest, 27), rest),
             cum_strain=_cumsum0(strain),
             cum_strain_days=_cumsum0(strain_days),
+            cum_strain_srpe=_cumsum0(strain_srpe),
+            cum_strain_srpe_days=_cumsum0(strain_srpe_days),
+            srpe_complete=srpe_complete,
+            rest_streak=rest,
+            cum_strength=_cumsum0(strength),
             surface_cum=surface_cum,
             shoe_ids=cols.shoe_ids,
             shoe_spans=cols.shoe_spans,
@@ -288,14 +350,9 @@ class Series:
         prev7 = window_sum(c, i - 7, 7)
         load14 = window_sum(c, i, 14)
         prev14 = window_sum(c, i - 14, 14)
-        week = self.distance_km[max(i - 6, 0) : i + 1]
-        if len(week) < 7:
-            week = np.concatenate([np.zeros(7 - len(week)), week])
-        values = week.tolist()  # 7 numbers: plain Python beats numpy's call overhead
-        mean7 = sum(values) / len(values)
-        sd7 = math.sqrt(sum((v - mean7) ** 2 for v in values) / len(values))
         today = float(self.longest_km[i])
         longest30 = float(self.longest_before_30[i])
+        ran_today = self.distance_km[i] > 0
         fact: dict[str, Any] = {
             "days_of_history": history,
             "enough_history": history >= MIN_HISTORY_DAYS,
@@ -307,30 +364,57 @@ class Series:
             "load_28d_min": round(window_sum(self.cum_min, i, 28), 1),
             "longest_run_30d_km": round(longest30, 3),
             "days_since_rest": int(self.run_streak[i]),
+            # The as-of day is not over: without a run yet it neither adds to nor ends a streak.
+            "run_days_in_a_row": int(
+                self.run_streak[i] if ran_today or i == 0 else self.run_streak[i - 1]
+            ),
+            "run_days_7d": int(window_sum(self.cum_run_days, i, 7)),
+            "run_days_28d": int(window_sum(self.cum_run_days, i, 28)),
+            "run_days_before_30d": int(window_sum(self.cum_run_days, i - 1, 30)),
+            "strength_sessions_28d": int(window_sum(self.cum_strength, i, 28)),
         }
         # A ratio against a chronic load of nothing (no running in days t-27..t-7, e.g. the first
         # runs after months off) is an artefact, not a spike: no ratio is reported then.
         chronic = load28 - load7
         if history >= MIN_HISTORY_DAYS:
+            fact["weekly_avg_28d_km"] = round(load28 / 4.0, 1)
             if chronic > 0:
                 fact["acwr_rolling"] = round(load7 / (load28 / 4.0), 3)
                 fact["acwr_uncoupled"] = round((load7 / 7.0) / (chronic / 21.0), 3)
+                fact["weekly_avg_prev21_km"] = round(chronic / 3.0, 1)
                 if self.ewma28[i] > 0:
                     fact["acwr_ewma"] = round(float(self.ewma7[i] / self.ewma28[i]), 3)
-            if prev7 > 0:
-                fact["week_change_pct"] = round((load7 - prev7) / prev7 * 100.0, 1)
+                    fact["ewma_acute_km_day"] = round(float(self.ewma7[i]), 2)
+                    fact["ewma_chronic_km_day"] = round(float(self.ewma28[i]), 2)
             if prev14 > 0:
                 fact["two_week_change_pct"] = round((load14 - prev14) / prev14 * 100.0, 1)
             srpe_days28 = window_sum(self.cum_srpe_days, i, 28)
             if srpe_days28 >= 8 and self.ewma28_srpe[i] > 0 and chronic > 0:
                 fact["acwr_ewma_srpe"] = round(float(self.ewma7_srpe[i] / self.ewma28_srpe[i]), 3)
                 fact["load_7d_srpe"] = round(window_sum(self.cum_srpe, i, 7), 1)
-        if history >= 7 and mean7 > 0:
-            monotony = MONOTONY_CAP if sd7 == 0 else min(mean7 / sd7, MONOTONY_CAP)
-            fact["monotony"] = round(monotony, 3)
-            fact["strain"] = round(load7 * monotony, 1)
+        # Week over week as soon as the previous 7 days are all inside the history: a new runner
+        # gets it from day 14 (a partial first week would inflate the change).
+        if history >= 14 and prev7 > 0:
+            fact["prev_7d_km"] = round(prev7, 3)
+            fact["week_change_pct"] = round((load7 - prev7) / prev7 * 100.0, 1)
+        if history >= 7:
+            monotony = _monotony(self.distance_km, i)
+            if monotony is not None:
+                fact["monotony"] = round(monotony, 3)
+                fact["strain"] = round(load7 * monotony, 1)
+            if self.srpe_complete[i]:
+                mono_srpe = _monotony(self.srpe, i)
+                if mono_srpe is not None:
+                    srpe7 = window_sum(self.cum_srpe, i, 7)
+                    fact["monotony_srpe"] = round(mono_srpe, 3)
+                    fact["strain_srpe"] = round(srpe7 * mono_srpe, 1)
+                    fact["load_7d_srpe"] = round(srpe7, 1)
         if today > 0 and longest30 > 0:
             fact["run_vs_longest_30d_pct"] = round((today - longest30) / longest30 * 100.0, 1)
+        if fact["run_days_7d"] >= 2 and load7 > 0:
+            longest7 = float(self.longest_km[max(i - 6, 0) : i + 1].max())
+            fact["longest_run_7d_km"] = round(longest7, 3)
+            fact["long_run_share_7d_pct"] = round(longest7 / load7 * 100.0, 1)
         w = window_sum(self.cadence_w, i, 28)
         if w > 0:
             fact["cadence_28d_spm"] = round(window_sum(self.cadence_cum, i, 28) / w, 1)
@@ -338,29 +422,72 @@ class Series:
         if last >= 0:
             fact["days_since_last_run"] = i - last
         fact["longest_break_28d_days"] = int(self.longest_break_28[i])
+        fact.update(self._comeback(i, load7))
         prev28 = window_sum(c, i - 28, 28)
         if history >= 2 * MIN_HISTORY_DAYS and prev28 > 0:
             fact["load_28d_change_pct"] = round((load28 - prev28) / prev28 * 100.0, 1)
-        strain_days = window_sum(self.cum_strain_days, i - 1, 28)
-        if "strain" in fact and history >= MIN_HISTORY_DAYS + 7 and strain_days > 0:
-            mean_strain = window_sum(self.cum_strain, i - 1, 28) / strain_days
-            if mean_strain > 0:
-                fact["strain_28d_mean"] = round(mean_strain, 1)
-                fact["strain_vs_28d_pct"] = round(
-                    (fact["strain"] - mean_strain) / mean_strain * 100.0, 1
-                )
+        for key, cum, cum_days, min_history in (
+            ("strain", self.cum_strain, self.cum_strain_days, MIN_HISTORY_DAYS + 7),
+            ("strain_srpe", self.cum_strain_srpe, self.cum_strain_srpe_days, MIN_HISTORY_DAYS),
+        ):
+            days = window_sum(cum_days, i - 1, 28)
+            if key in fact and history >= min_history and days > 0:
+                mean_strain = window_sum(cum, i - 1, 28) / days
+                if mean_strain > 0:
+                    fact[f"{key}_28d_mean"] = round(mean_strain, 1)
+                    fact[f"{key}_vs_28d_pct"] = round(
+                        (fact[key] - mean_strain) / mean_strain * 100.0, 1
+                    )
         fact.update(self._surface(i))
         return fact
 
+    def _comeback(self, i: int, load7: float) -> dict[str, Any]:
+        """The longest break of the last 28 days (once it has ended) against the 4 weeks before it.
+
+        The break is the latest longest run of days without running in days i-27..i; when running
+        resumed after it, the 28 days before its first day give the usual weekly distance and
+        the usual run (distance per running day).
+        """
+        length = int(self.longest_break_28[i])
+        if length < COMEBACK_MIN_BREAK_DAYS:
+            return {}
+        lo = max(i - 27, 0)
+        window = self.rest_streak[lo : i + 1]
+        end = lo + int(np.flatnonzero(window == length)[-1])
+        if end >= i:
+            return {}  # the break is still going on
+        start = end - length + 1
+        out: dict[str, Any] = {"days_since_break": i - end}
+        usual = window_sum(self.cum_km, start - 1, 28)
+        run_days = window_sum(self.cum_run_days, start - 1, 28)
+        if usual > 0 and run_days > 0:
+            week = usual / 4.0
+            run = usual / run_days
+            longest7 = float(self.longest_km[max(i - 6, end + 1) : i + 1].max())
+            out["pre_break_weekly_km"] = round(week, 1)
+            out["pre_break_run_km"] = round(run, 2)
+            out["comeback_7d_vs_usual_pct"] = round(load7 / week * 100.0, 1)
+            out["comeback_run_vs_usual_pct"] = round(longest7 / run * 100.0, 1)
+        return out
+
     def _surface(self, i: int) -> dict[str, Any]:
-        """Main surface of the last 7 days against the 28 days before them (known surfaces)."""
+        """Main surface of the last 7 days against the 28 days before them (known surfaces),
+        and the share of the last 28 days' known-surface distance on hard surfaces."""
+        out: dict[str, Any] = {}
+        km28 = {s: window_sum(cum, i, 28) for s, cum in self.surface_cum.items()}
+        total28 = sum(km28.values())
+        load28 = window_sum(self.cum_km, i, 28)
+        if total28 > 0 and load28 > 0:
+            hard = sum(km for s, km in km28.items() if s in HARD_SURFACES)
+            out["hard_surface_28d_pct"] = round(hard / total28 * 100.0, 1)
+            out["surface_known_28d_pct"] = round(min(total28 / load28, 1.0) * 100.0, 1)
         km7 = {s: window_sum(cum, i, 7) for s, cum in self.surface_cum.items()}
         total7 = sum(km7.values())
         if total7 <= 0:
-            return {}
+            return out
         main = max(km7, key=lambda s: km7[s])
         load7 = window_sum(self.cum_km, i, 7)
-        out: dict[str, Any] = {
+        out |= {
             "main_surface_7d": main,
             "main_surface_7d_share_pct": round(km7[main] / total7 * 100.0, 1),
             "surface_known_7d_pct": round(min(total7 / load7, 1.0) * 100.0, 1),
@@ -1075,6 +1202,29 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
         "surface_known_7d_pct": "number",
         "main_surface_prev28_share_pct": "number",
         "usual_surface_prev28": "string",
+        "run_days_in_a_row": "integer",
+        "run_days_7d": "integer",
+        "run_days_28d": "integer",
+        "run_days_before_30d": "integer",
+        "strength_sessions_28d": "integer",
+        "weekly_avg_28d_km": "number",
+        "weekly_avg_prev21_km": "number",
+        "ewma_acute_km_day": "number",
+        "ewma_chronic_km_day": "number",
+        "prev_7d_km": "number",
+        "monotony_srpe": "number",
+        "strain_srpe": "number",
+        "strain_srpe_28d_mean": "number",
+        "strain_srpe_vs_28d_pct": "number",
+        "longest_run_7d_km": "number",
+        "long_run_share_7d_pct": "number",
+        "days_since_break": "integer",
+        "pre_break_weekly_km": "number",
+        "pre_break_run_km": "number",
+        "comeback_7d_vs_usual_pct": "number",
+        "comeback_run_vs_usual_pct": "number",
+        "hard_surface_28d_pct": "number",
+        "surface_known_28d_pct": "number",
     },
     "athlete": {
         "has_profile": "boolean",

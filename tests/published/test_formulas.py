@@ -11,7 +11,8 @@
   change (the '10% rule'): Buist I et al. Am J Sports Med 2008;36:33.
 - Single-run spike = today's longest run against the longest of the previous 30 days: BJSM
   2025, doi:10.1136/bjsports-2024-109380.
-- Ratios need 28 days of history ("not enough data" before): Runalyze issue 315.
+- Ratios need 28 days of history ("not enough data" before): Runalyze issue 315; the week-over-
+  week change needs a full previous week (14 days), the two-week change two (28 days).
 - Shoe distance (replace ~500 km, seeds/000_38e279b6a0becacb.txt) and BMI = kg / m^2.
 """
 
@@ -155,17 +156,25 @@ def test_not_enough_data_under_28_days() -> None:
     history = History(events())
     t = history.facts(day(26))[0]
     assert t["days_of_history"] == 27 and t["enough_history"] is False
-    for ratio in ("acwr_rolling", "acwr_uncoupled", "acwr_ewma", "week_change_pct"):
+    for ratio in ("acwr_rolling", "acwr_uncoupled", "acwr_ewma", "two_week_change_pct"):
         assert ratio not in t
+    # Week over week is reported as soon as the previous 7 days are all inside the history (a
+    # new runner's "too much too soon" is caught before the ratios): days 20-26 hold
+    # 10 + 6 + 6 + 6 = 28 km, days 13-19 held 10 + 5 + 5 + 5 = 25 km.
+    assert t["week_change_pct"] == pytest.approx((28 - 25) / 25 * 100, abs=0.05)
     cards = TRAINING.evaluate(history, day(26))
     assert [c.rule_id for c in cards if c.kind == "information-needed"] == ["not-enough-history"]
     assert not any(c.rule_id.startswith("acwr") for c in cards)
 
 
 def test_the_training_pack_reads_these_numbers() -> None:
-    keys = {c.rule_id for c in TRAINING.evaluate(History(events()), LAST)}
+    evaluation = TRAINING.evaluate_facts(History(events()).facts(LAST), LAST)
+    keys = {c.rule_id for c in evaluation.all_cards}
     # 56% over two weeks (> 30), a 33% longer run (30-100% band), a week up 60% (> 10%),
-    # road after four weeks on trail.
+    # road after four weeks on trail. The three load cards share the topic load-spike: one shows
+    # (the single-run spike ranks highest), the other two fold into it.
+    shown = {c.rule_id for c in evaluation.cards if c.topic == "load-spike"}
+    assert shown == {"single-run-spike-large"}
     assert {
         "two-week-increase",
         "single-run-spike-large",
