@@ -15,6 +15,8 @@ Rules fire independently; a runner reads their cards as one message. After the r
    highest-ranked one, which lists the others' findings, facts and sources.
 4. **One request for data.** Two or more remaining ``information-needed`` cards fold into a
    single "what would sharpen this advice" card.
+5. **The tips that matter most.** At most :data:`MAX_TIPS` suggestion cards (info findings and
+   guidance) show; past that, the lowest-ranked fold into one "also worth doing" card.
 
 Nothing is dropped silently: every card that does not show is returned with ``suppressed_by``
 (the key of the card that took its place) and ``suppression`` (why).
@@ -35,6 +37,11 @@ YIELDS_TO_STOP = frozenset({"reduce", "progress", "reassure"})
 GO_ON = frozenset({"progress", "reassure"})
 ADVICE = ("stop", "reduce", "modify", "progress", "reassure", "inform")
 FOLD_KEY = "stridewise/sharpen-advice"
+TIPS_KEY = "stridewise/also-worth-doing"
+#: Info cards that are suggestions (not questions, not requests for data).
+TIP_KINDS = frozenset({"finding", "guidance"})
+#: At most this many suggestion cards show; past it, the lowest-ranked fold into one card.
+MAX_TIPS = 3
 _SELECTOR_KEYS = ("category", "advice", "indicator", "kind", "topic", "pack")
 
 
@@ -176,6 +183,15 @@ def arbitrate(
         for card in asks:
             drop(card, fold.key, "folded into 'what would sharpen this advice'")
         live = [c for c in live if c.kind != "information-needed"] + [fold]
+
+    # 5. The few tips that matter most; the rest in one card.
+    tips = sort_cards([c for c in live if c.indicator == "info" and c.kind in TIP_KINDS])
+    if len(tips) > MAX_TIPS:
+        more = _fold_tips(tips[MAX_TIPS - 1 :], athlete=athlete, as_of=as_of, version=fold_version)
+        for card in tips[MAX_TIPS - 1 :]:
+            drop(card, more.key, "one of several smaller suggestions, listed in 'also worth doing'")
+        folded = {c.key for c in tips[MAX_TIPS - 1 :]}
+        live = [c for c in live if c.key not in folded] + [more]
     return sort_cards(live), sorted(gone, key=_rank)
 
 
@@ -230,6 +246,35 @@ def _fold(asks: Sequence[Card], *, athlete: str, as_of: dt.date, version: str) -
         parameters={},
         advice="inform",
         merged=tuple(c.key for c in asks),
+    )
+
+
+def _fold_tips(tips: Sequence[Card], *, athlete: str, as_of: dt.date, version: str) -> Card:
+    lines = "\n".join(f"- {c.summary} *({c.source['label']})*" for c in tips)
+    sources: list[Mapping[str, str]] = []
+    for card in tips:
+        for src in card.sources or (card.source,):
+            if src not in sources:
+                sources.append(src)
+    return Card(
+        uuid=card_uuid(athlete, TIPS_KEY, as_of),
+        summary=f"Also worth doing: {len(tips)} smaller suggestions for your bones.",
+        indicator="info",
+        detail="Each of these is a smaller step that lowers the risk of a bone stress injury; "
+        "the cards above come first:\n\n" + lines,
+        source=tips[0].source,
+        sources=tuple(sources),
+        rule_id="also-worth-doing",
+        ruleset_id="stridewise",
+        ruleset_version=version,
+        category="prevention",
+        kind="guidance",
+        date=as_of,
+        priority=0,
+        facts=tuple({"suggested_by": c.key, "summary": c.summary} for c in tips),
+        parameters={},
+        advice="modify",
+        merged=tuple(c.key for c in tips),
     )
 
 

@@ -41,6 +41,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
@@ -1224,6 +1225,124 @@ def _run_case(pack: RulePack, case: Mapping[str, Any], line: int | None) -> Case
             failures.append(f"expected {rid}'s card to be suppressed; it was not")
     cards = sorted((c.rule_id, c.indicator) for c in evaluation.cards)
     return result(failures, sorted(fired), cards)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vignettes: a short history run through every pack together, and the message it must give
+# ---------------------------------------------------------------------------------------------
+
+_CARD_KEY = {"type": "string", "pattern": _QUALIFIED}
+VIGNETTE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "stridewise vignettes",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["vignettes"],
+    "properties": {
+        "vignettes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "as_of", "events"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 3},
+                    "story": {"type": "string"},
+                    "as_of": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "first": _CARD_KEY,
+                    "shown": {"type": "array", "items": _CARD_KEY},
+                    "suppressed": {"type": "array", "items": _CARD_KEY},
+                    "silent": {"type": "array", "items": _CARD_KEY},
+                    "max_shown": {"type": "integer", "minimum": 0},
+                    "indicators": {
+                        "type": "object",
+                        "propertyNames": {"enum": ["critical", "warning", "info"]},
+                        "additionalProperties": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def builtin_vignette_files() -> list[Traversable]:
+    """The vignette files shipped in :mod:`stridewise.rulesets` (``vignettes/*.yaml``)."""
+    root = files("stridewise.rulesets").joinpath("vignettes")
+    if not root.is_dir():
+        return []
+    return sorted((f for f in root.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+
+
+def run_vignettes(
+    packs: Iterable[RulePack], sources: Iterable[Path | Traversable]
+) -> list[CaseResult]:
+    """Run vignettes (a short history, the cards it must and must not show) on all packs."""
+    engine = Engine(list(packs))
+    results: list[CaseResult] = []
+    for source in sources:
+        origin = str(source)
+        text = source.read_text("utf-8")
+        index = line_index(text)
+        try:
+            doc = parse_yaml(text, origin)
+            _check_schema(doc, VIGNETTE_SCHEMA, origin)
+        except RulesetError as exc:
+            results.append(
+                CaseResult("vignettes", origin, "(file)", exc.line, (exc.reason,), (), ())
+            )
+            continue
+        for i, vignette in enumerate(doc["vignettes"]):
+            results.append(
+                _run_vignette(engine, vignette, origin, index.get(("vignettes", i)))
+            )
+    return results
+
+
+def _run_vignette(
+    engine: Engine, vignette: Mapping[str, Any], origin: str, line: int | None
+) -> CaseResult:
+    name = str(vignette["name"])
+    try:
+        as_of = dt.date.fromisoformat(vignette["as_of"])
+        evaluation = engine.evaluate_facts(
+            case_facts({"events": vignette["events"]}, as_of), as_of, athlete="vignette"
+        )
+    except (ValueError, StridewiseError) as exc:
+        reason = getattr(exc, "reason", str(exc))
+        return CaseResult("vignettes", origin, name, line, (reason,), (), ())
+    shown = [c.key for c in evaluation.cards]
+    merged = {k for c in evaluation.cards for k in c.merged}
+    hidden = {c.key: c for c in evaluation.suppressed}
+    fired = set(evaluation.fired) | {c.key for c in evaluation.all_cards}
+    failures: list[str] = []
+    first = vignette.get("first")
+    if first and (not shown or shown[0] != first):
+        failures.append(f"expected {first} first; got {shown[0] if shown else 'no card'}")
+    for key in vignette.get("shown") or ():
+        if key not in shown and key not in merged:
+            why = f" (set aside: {hidden[key].suppression})" if key in hidden else ""
+            failures.append(f"expected {key} to show; it did not{why}")
+    for key in vignette.get("suppressed") or ():
+        if key not in hidden:
+            state = "it showed" if key in shown else "it did not fire"
+            failures.append(f"expected {key} to fire and be set aside; {state}")
+    for key in vignette.get("silent") or ():
+        if key in fired:
+            failures.append(f"expected {key} to stay silent; it fired")
+    limit = vignette.get("max_shown")
+    if limit is not None and len(shown) > limit:
+        failures.append(f"expected at most {limit} cards; {len(shown)} showed: {shown}")
+    for indicator, count in (vignette.get("indicators") or {}).items():
+        got = sum(1 for c in evaluation.cards if c.indicator == indicator)
+        if got != count:
+            failures.append(f"expected {count} {indicator} card(s); got {got}")
+    cards = tuple((c.key, c.indicator) for c in evaluation.cards)
+    return CaseResult(
+        "vignettes", origin, name, line, tuple(failures), tuple(sorted(fired)), cards
+    )
 
 
 # ---------------------------------------------------------------------------------------------

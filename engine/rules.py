@@ -601,14 +601,13 @@ def _check_card(
                 raise fail(f"{key}: {problem}")
     for src in sources:
         label = pack.sources[src]["label"]
-        if _REFUSE_FILE_LABELS and FILE_NAME.search(label):
+        if FILE_NAME.search(label):
             raise fail(
                 f"source {src!r} is labelled with a file name ({label!r}): cite the reader-facing "
                 "title and publisher (and a DOI for a paper)"
             )
 
 
-_REFUSE_FILE_LABELS = False  # TEMP: switched on once every built-in pack is relabelled
 #: A source label that is a file name ("seeds/000_38e2.txt") means nothing to a reader.
 FILE_NAME = re.compile(r"(^|[\s(/])[\w.-]+/[\w.-]+\.(txt|md|ya?ml|json|pdf)\b|\.(txt|md|ya?ml)\b")
 

@@ -254,6 +254,11 @@ def test_one_day_not_one_days(engine: Engine) -> None:
             "nothing may set a red flag aside",
         ),
         ("supersedes: [shoe-soon]", "supersedes: [no-such-rule]", "no rule 'no-such-rule'"),
+        (
+            'label: "Source B, a handout"',
+            'label: "seeds/001_e52c58ad04ae0722.txt (see a doctor)"',
+            "is labelled with a file name",
+        ),
         ('topic: "shoe:{shoe.shoe_id}"', 'topic: "shoe:{shoe.colour}"', "topic:"),
     ],
 )

@@ -49,17 +49,22 @@ def test_demo_athlete_gets_sourced_cards_with_their_facts(
     cards = engine.evaluate(demo_events, AS_OF, athlete="demo")
     assert cards == list(evaluation.cards)
     by_key = {c.key: c for c in evaluation.all_cards}
-    assert {"footwear/shoe-worn", "symptoms/pain-lingers"} <= {c.key for c in cards}
+    # The lingering, tender shin pain leads: "stop running and see a physician", with the
+    # lingering-pain and tender-spot findings listed in it (one card per painful site).
+    lead = cards[0]
+    assert (lead.ruleset_id, lead.advice) == ("symptoms", "stop")
+    assert "physician" in lead.summary + lead.detail
+    assert {"symptoms/pain-lingers", "symptoms/point-tenderness"} <= set(lead.merged)
+    assert "footwear/shoe-worn" in {c.key for c in cards}
     for card in evaluation.all_cards:
         assert card.source["label"]
         assert len(card.summary) < 140
         assert card.facts, card.key  # no recommendation without the facts that triggered it
         assert card.date == AS_OF
-    # The load spike fired, but "stop running, get it assessed" outranks "reduce volume":
-    # the spike card is kept, suppressed, naming the card that took its place.
+    # The load spike fired, but "stop running" outranks "reduce volume": the spike cards are
+    # kept, set aside, naming the card that took their place.
     spikes = [c for c in evaluation.suppressed if c.ruleset_id == "training-load"]
-    assert spikes and all(str(c.suppressed_by).startswith("symptoms/") for c in spikes)
-    assert all(c.advice == "reduce" for c in spikes)
+    assert spikes and all(c.suppressed_by == lead.key for c in spikes if c.advice == "reduce")
     shoe = by_key["footwear/shoe-worn"]
     assert shoe.facts[0]["shoe"]["name"] == "Pegasus 40"
     assert shoe.facts[0]["shoe"]["distance_km"] >= 500

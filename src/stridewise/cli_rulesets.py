@@ -7,6 +7,7 @@ same on their own (tests) and inside the main group.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -28,12 +29,14 @@ from stridewise.engine.packs import (
     DecisionLog,
     PackEntry,
     RuleExplanation,
+    builtin_vignette_files,
     discover_packs,
     error_dict,
     lint_packs,
     load_profile,
     record,
     run_pack_tests,
+    run_vignettes,
 )
 from stridewise.engine.packs import (
     explain as explain_evaluation,
@@ -210,6 +213,10 @@ def test_cmd(paths: tuple[Path, ...], min_coverage: float, as_json: bool) -> Non
     """
     packs, errors = load_packs(src for _, src in _sources(paths))
     report = run_pack_tests(packs, load_errors=errors)
+    if not paths:  # the installed set: also the vignettes that run every pack together
+        report = dataclasses.replace(
+            report, cases=report.cases + tuple(run_vignettes(packs, builtin_vignette_files()))
+        )
     ok = report.ok(min_coverage)
     if as_json:
         click.echo(json.dumps(report.to_dict(min_coverage), indent=2))
@@ -239,6 +246,9 @@ def test_cmd(paths: tuple[Path, ...], min_coverage: float, as_json: bool) -> Non
             f"{len(cov.covered)}/{len(cov.rules)} ({cov.percent:.0f}%)",
             ", ".join(cov.missed) or "-",
         )
+    vignettes = [c for c in report.cases if c.pack == "vignettes"]
+    if vignettes:
+        table.add_row("(all packs: vignettes)", str(len(vignettes)), "-", "-")
     console.print(table)
     failed = len(report.failures)
     console.print(
