@@ -1251,6 +1251,28 @@ VIGNETTE_SCHEMA: dict[str, Any] = {
                     "story": {"type": "string"},
                     "as_of": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
                     "events": {"type": "array", "items": {"type": "object"}},
+                    "training": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["start", "weeks", "km"],
+                            "properties": {
+                                "start": {"type": "string", "format": "date"},
+                                "weeks": {"type": "integer", "minimum": 1, "maximum": 104},
+                                "km": {
+                                    "type": "array",
+                                    "minItems": 7,
+                                    "maxItems": 7,
+                                    "items": {"type": "number", "minimum": 0},
+                                },
+                                "shoe": {"type": "string"},
+                                "rpe": {"type": "number", "minimum": 0, "maximum": 10},
+                                "cadence_spm": {"type": "number"},
+                                "surface": {"type": "string"},
+                            },
+                        },
+                    },
                     "first": _CARD_KEY,
                     "shown": {"type": "array", "items": _CARD_KEY},
                     "suppressed": {"type": "array", "items": _CARD_KEY},
@@ -1295,10 +1317,39 @@ def run_vignettes(
             )
             continue
         for i, vignette in enumerate(doc["vignettes"]):
-            results.append(
-                _run_vignette(engine, vignette, origin, index.get(("vignettes", i)))
-            )
+            results.append(_run_vignette(engine, vignette, origin, index.get(("vignettes", i))))
     return results
+
+
+def _training_runs(blocks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Runs from repeating weeks: ``km`` is the distance for each day of the week from
+    ``start`` (0 = rest), repeated ``weeks`` times; each run at 5:30 min/km."""
+    runs: list[dict[str, Any]] = []
+    for b, block in enumerate(blocks):
+        start = dt.date.fromisoformat(block["start"])
+        for i in range(7 * block["weeks"]):
+            km = block["km"][i % 7]
+            if not km:
+                continue
+            day = start + dt.timedelta(days=i)
+            run = {
+                "kind": "run",
+                "id": f"vignette-{b}-{i}",
+                "source": "vignette",
+                "start": f"{day.isoformat()}T07:00:00+00:00",
+                "distance_m": km * 1000.0,
+                "moving_time_s": km * 330.0,
+            }
+            for key, name in (
+                ("shoe", "shoe_id"),
+                ("rpe", "rpe"),
+                ("cadence_spm", "cadence_spm"),
+                ("surface", "surface"),
+            ):
+                if key in block:
+                    run[name] = block[key]
+            runs.append(run)
+    return runs
 
 
 def _run_vignette(
@@ -1307,8 +1358,9 @@ def _run_vignette(
     name = str(vignette["name"])
     try:
         as_of = dt.date.fromisoformat(vignette["as_of"])
+        events = [*vignette["events"], *_training_runs(vignette.get("training") or ())]
         evaluation = engine.evaluate_facts(
-            case_facts({"events": vignette["events"]}, as_of), as_of, athlete="vignette"
+            case_facts({"events": events}, as_of), as_of, athlete="vignette"
         )
     except (ValueError, StridewiseError) as exc:
         reason = getattr(exc, "reason", str(exc))
@@ -1340,9 +1392,7 @@ def _run_vignette(
         if got != count:
             failures.append(f"expected {count} {indicator} card(s); got {got}")
     cards = tuple((c.key, c.indicator) for c in evaluation.cards)
-    return CaseResult(
-        "vignettes", origin, name, line, tuple(failures), tuple(sorted(fired)), cards
-    )
+    return CaseResult("vignettes", origin, name, line, tuple(failures), tuple(sorted(fired)), cards)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,3 +108,44 @@ def test_manifest_and_parameters(pack_id: str) -> None:
 def test_all_packs_compile_together() -> None:
     engine = Engine(PACKS.values())
     assert engine.rules
+
+
+def _vignettes() -> list[Any]:
+    from stridewise.engine.packs import builtin_vignette_files, run_vignettes
+
+    return run_vignettes(PACKS.values(), builtin_vignette_files())
+
+
+VIGNETTES = _vignettes()
+
+
+def test_vignettes_ship_with_the_packs() -> None:
+    assert len(VIGNETTES) >= 10
+
+
+@pytest.mark.parametrize("result", VIGNETTES, ids=lambda r: r.case)
+def test_vignette(result: Any) -> None:
+    assert result.ok, result.failures
+
+
+def test_a_vignette_that_is_not_met_says_what_showed_instead(tmp_path: Any) -> None:
+    from stridewise.engine.packs import run_vignettes
+
+    path = tmp_path / "v.yaml"
+    path.write_text(
+        "vignettes:\n"
+        "  - name: night pain\n"
+        "    as_of: '2026-03-31'\n"
+        "    events:\n"
+        "      - {kind: pain, id: p, source: t, date: '2026-03-30', site: shin, severity: 4,\n"
+        "         at_night: true}\n"
+        "    first: footwear/shoe-worn\n"
+        "    shown: [training-load/acwr-spike]\n",
+        "utf-8",
+    )
+    [result] = run_vignettes(PACKS.values(), [path])
+    assert result.line == 2
+    assert result.failures == (
+        "expected footwear/shoe-worn first; got symptoms/pain-at-rest-or-night",
+        "expected training-load/acwr-spike to show; it did not",
+    )
