@@ -84,6 +84,8 @@ def normalize_entry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     data.setdefault("source", SOURCE)
     if "distance_km" in data:
         data["distance_m"] = _number(data.pop("distance_km"), "distance_km") * 1000.0
+    if "start_distance_km" in data:
+        data["start_distance_m"] = _number(data.pop("start_distance_km"), "start_distance_km") * 1e3
     for friendly, target in (("time", "moving_time_s"), ("duration", "duration_s")):
         if friendly in data:
             value = data.pop(friendly)

@@ -969,7 +969,11 @@ class History:
             return {"type": "athlete", "has_profile": False}
         prior = [p for p in profile.prior_bsi if p.date is None or p.date <= as_of]
         diagnosed = [inj for inj in self.injuries if inj.date <= as_of]
-        sites = [p.site for p in prior] + [inj.site for inj in diagnosed]
+        # The same injury told twice (in the profile and as a logged injury on the same date)
+        # counts once.
+        logged = {(inj.site, inj.date) for inj in diagnosed}
+        sites = [p.site for p in prior if (p.site, p.date) not in logged]
+        sites += [inj.site for inj in diagnosed]
         bmi = (
             round(profile.weight_kg / profile.height_m**2, 1)
             if profile.weight_kg and profile.height_m
