@@ -328,3 +328,26 @@ def test_no_card_set_holds_a_critical_card_beside_go_on_advice(
 
 
 ENGINE = stridewise.build_engine(strict=True)
+
+
+def test_the_readme_journal_counts_one_past_fracture_and_shows_one_red_flag_first(
+    engine: Engine,
+) -> None:
+    from pathlib import Path
+
+    from stridewise.adapters.journal import read_journal
+    from stridewise.plugins import Skipped
+
+    path = Path(__file__).parent / "data" / "journals" / "return_to_run_night_pain.yaml"
+    events = [e for e in read_journal(path) if not isinstance(e, Skipped)]
+    assert len(events) == len(list(read_journal(path)))  # nothing in it is skipped
+    history = stridewise.History(events)
+    ev = engine.evaluate_facts(history.facts(AS_OF), AS_OF, athlete="t")
+    athlete = next(f for f in history.facts(AS_OF) if f["type"] == "athlete")
+    assert athlete["prior_bsi_count"] == 1  # told in the profile and logged: one fracture
+    check_invariant(ev)
+    assert [c.indicator for c in ev.cards].count("critical") == 1
+    assert ev.cards[0].rule_id == "pain-at-rest-or-night"
+    hidden = {c.rule_id for c in ev.suppressed}
+    assert {"rtr-step-back", "shoe-worn-main-pair"} <= hidden
+    assert any(r.startswith("rtr-phase-") for r in hidden)
