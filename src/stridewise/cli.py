@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from stridewise.adapters.journal import append_entry
-from stridewise.cli_rulesets import engine_for, explain, parse_date, rulesets
+from stridewise.cli_rulesets import engine_for, escape, explain, parse_date, plain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import Event, deduplicate, dump_event, json_schema
@@ -57,7 +57,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except StridewiseError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
@@ -65,7 +65,7 @@ class _Group(click.Group):
             if os.environ.get("STRIDEWISE_DEBUG"):
                 traceback.print_exc()
             err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(exc)}\n"
                 "This is a bug in stridewise or a plugin; run with STRIDEWISE_DEBUG=1 for details."
             )
             sys.exit(3)
@@ -95,17 +95,17 @@ def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> I
         task = bar.add_task("importing", total=None)
 
         def tick(path: Path) -> None:
-            bar.update(task, advance=1, description=f"importing {path.name[:40]}")
+            bar.update(task, advance=1, description=f"importing {escape(path.name[:40])}")
 
         result = import_paths(paths, host, progress=tick, workers=0)
     for error in host.errors:
-        err_console.print(f"[yellow]warning:[/] {error}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
     return result
 
 
 def _print_skipped(result: ImportResult) -> None:
     for s in result.skipped:
-        err_console.print(f"[yellow]skipped[/] {s}", highlight=False)
+        err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
 
 
 def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -198,16 +198,16 @@ def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path |
     table.add_column("source")
     table.add_column("activities", justify="right")
     for source, n in sorted(result.activities_by_source.items()):
-        table.add_row(source, str(n))
+        table.add_row(escape(source), str(n))
     console.print(table)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.events_by_kind.items()))
-    console.print(f"files read: {result.files_read}; events: {kinds or 'none'}")
+    console.print(f"files read: {result.files_read}; events: {escape(kinds or 'none')}")
     console.print(f"duplicates merged across sources: {result.duplicates_merged}")
     console.print(f"skipped: {len(result.skipped)}")
     if "stored" in summary:
         st = summary["stored"]
         console.print(
-            f"stored in {st['database']}: {st['new_events']} new events, "
+            f"stored in {escape(st['database'])}: {st['new_events']} new events, "
             f"{st['total_events']} in all"
         )
     _print_skipped(result)
@@ -272,7 +272,7 @@ def _report(
             f"history: {training.get('days_of_history', 0)} days; "
             f"last 7 days: {fmt_value(training.get('load_7d_km', 0))} km; "
             f"last 28 days: {fmt_value(training.get('load_28d_km', 0))} km; "
-            f"rule packs: {', '.join(f'{p.id} {p.version}' for p in engine.packs)}",
+            f"rule packs: {escape(', '.join(f'{p.id} {p.version}' for p in engine.packs))}",
         )
     )
     if not cards:
@@ -290,19 +290,23 @@ def _report(
             "above (merged, superseded or contradicting them): see them with --all.[/]"
         )
     if entry is not None:
-        console.print(f"[dim]decision {entry['decision_id']} logged to {decision_log}[/]")
+        console.print(
+            f"[dim]decision {escape(entry['decision_id'])} logged to {escape(decision_log)}[/]"
+        )
 
 
 def _print_card(card: Card) -> None:
     if card.suppressed_by:
         console.print(
-            f"[dim]SET ASIDE ({card.indicator}): {card.summary}\n"
-            f"  because {card.suppression} [{card.suppressed_by}][/]\n",
+            f"[dim]SET ASIDE ({card.indicator}): {escape(card.summary)}\n"
+            f"  because {escape(card.suppression)} {escape(f'[{card.suppressed_by}]')}[/]\n",
             highlight=False,
         )
         return
-    console.print(f"[{STYLE[card.indicator]}] {card.indicator.upper()} [/] [bold]{card.summary}[/]")
-    console.print(Markdown(card.detail))
+    console.print(
+        f"[{STYLE[card.indicator]}] {card.indicator.upper()} [/] [bold]{escape(card.summary)}[/]"
+    )
+    console.print(Markdown(plain(card.detail, lines=True)))
     why = "; ".join(
         ", ".join(
             f"{alias}.{k} = {fmt_value(v)}"
@@ -316,17 +320,18 @@ def _print_card(card: Card) -> None:
     )
     params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in card.parameters.items())
     console.print(
-        f"[dim]Why:[/] {why or 'see detail'}"
-        + (f" [dim](parameters: {params})[/]" if params else ""),
+        f"[dim]Why:[/] {escape(why or 'see detail')}"
+        + (f" [dim](parameters: {escape(params)})[/]" if params else ""),
         highlight=False,
     )
     for src in card.sources or (card.source,):
         console.print(
-            f"[dim]Source:[/] {src['label']}" + (f" <{src['url']}>" if "url" in src else ""),
+            f"[dim]Source:[/] {escape(src['label'])}"
+            + (" " + escape("<" + str(src["url"]) + ">") if "url" in src else ""),
             highlight=False,
         )
     console.print(
-        f"[dim]Rule: {card.ruleset_id} {card.ruleset_version} / {card.rule_id}[/]\n",
+        f"[dim]Rule: {escape(f'{card.ruleset_id} {card.ruleset_version} / {card.rule_id}')}[/]\n",
         highlight=False,
     )
 
@@ -430,7 +435,7 @@ def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
     path = journal or default_journal()
     entry = {k: v for k, v in entry.items() if v is not None and v is not False}
     event = append_entry(path, kind, entry)
-    click.echo(f"added {kind} {event.id} to {path}")
+    click.echo(f"added {kind} {plain(event.id)} to {plain(path)}")
 
 
 @log.command("run")
@@ -532,7 +537,7 @@ def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
     path = journal or default_journal()
     entry = {"date": date_, **{k: v for k, v in fields.items() if v is not None}}
     event = append_entry(path, "injury", entry)  # keeps False: a failed test is information
-    click.echo(f"added injury {event.id} to {path}")
+    click.echo(f"added injury {plain(event.id)} to {plain(path)}")
 
 
 @log.command("profile")
@@ -577,14 +582,21 @@ def plugins(as_json: bool) -> None:
     for col in ("name", "distribution", "version", "hooks"):
         table.add_column(col)
     for p in host.plugins():
-        table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks))
+        table.add_row(
+            escape(p.name),
+            escape(p.distribution or "-"),
+            escape(p.version or "-"),
+            escape(", ".join(p.hooks)),
+        )
     console.print(table)
     console.print(
-        "adapters: " + ", ".join(f"{n} ({a.description})" for n, a in sorted(adapters.items()))
+        "adapters: "
+        + escape(", ".join(f"{n} ({a.description})" for n, a in sorted(adapters.items())))
     )
     for e in failed:
         err_console.print(
-            f"[red]failed:[/] {e['name']} ({e['stage']}): {e['error']}", highlight=False
+            "[red]failed:[/] " + escape(f"{e['name']} ({e['stage']}): {e['error']}"),
+            highlight=False,
         )
 
 

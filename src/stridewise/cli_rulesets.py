@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from importlib.resources.abc import Traversable
@@ -18,7 +19,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from stridewise.engine.cards import fmt_value
@@ -54,6 +55,24 @@ STYLE = {
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+#: Control characters (C0 but tab and newline, DEL, C1) and the invisible format characters
+#: that reorder or hide text (bidi overrides, zero-width marks): never echoed to a terminal.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def plain(value: object, *, lines: bool = False) -> str:
+    """``value`` as text safe for a terminal: control characters (ANSI escapes, bidi overrides)
+    removed; tabs and newlines become spaces unless ``lines`` keeps them (Markdown detail)."""
+    text = _CONTROL.sub("", str(value))
+    return text if lines else text.replace("\t", " ").replace("\n", " ")
+
+
+def escape(value: object, *, lines: bool = False) -> str:
+    """``value`` for rich: :func:`plain`, and markup in it (``[/]``, ``[bold]``) made literal."""
+    return _escape_markup(plain(value, lines=lines))
 
 
 def _fail_on_user_error(ctx: click.Context, invoke: Any) -> Any:
@@ -178,14 +197,14 @@ def list_cmd(as_json: bool, extra: tuple[Path, ...], profile: Path | None) -> No
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(
-            row["id"],
-            row["version"],
-            row["status"],
-            row["reviewed"] or "-",
+            escape(row["id"]),
+            escape(row["version"]),
+            escape(row["status"]),
+            escape(row["reviewed"] or "-"),
             str(row["rules"] + row["score_bands"]),
             str(row["tests"]),
-            row["content_hash"][:12],
-            f"{row['origin']} ({row['provider']})",
+            escape(row["content_hash"][:12]),
+            escape(f"{row['origin']} ({row['provider']})"),
         )
     _wide().print(table)
     for error in errors:
@@ -228,23 +247,23 @@ def test_cmd(paths: tuple[Path, ...], min_coverage: float, as_json: bool) -> Non
         )
     for case in report.failures:
         console.print(
-            f"[red]FAIL[/] {case.pack} / {escape(case.case)} "
+            f"[red]FAIL[/] {escape(case.pack)} / {escape(case.case)} "
             f"({escape(_loc(case.origin, case.line))})",
             highlight=False,
         )
         for failure in case.failures:
             console.print(f"    {escape(failure)}", highlight=False)
-        console.print(f"    fired: {', '.join(case.fired) or 'nothing'}", highlight=False)
+        console.print(f"    fired: {escape(', '.join(case.fired) or 'nothing')}", highlight=False)
     table = Table(title="Rule coverage")
     for col in ("pack", "cases", "covered", "never fired"):
         table.add_column(col, overflow="fold")
     for cov in report.coverage:
         n_cases = sum(1 for c in report.cases if c.origin == cov.origin)
         table.add_row(
-            cov.pack,
+            escape(cov.pack),
             str(n_cases),
             f"{len(cov.covered)}/{len(cov.rules)} ({cov.percent:.0f}%)",
-            ", ".join(cov.missed) or "-",
+            escape(", ".join(cov.missed) or "-"),
         )
     vignettes = [c for c in report.cases if c.pack == "vignettes"]
     if vignettes:
@@ -258,8 +277,8 @@ def test_cmd(paths: tuple[Path, ...], min_coverage: float, as_json: bool) -> Non
     )
     for cov in report.under(min_coverage):
         console.print(
-            f"[red]coverage of {cov.pack} is {cov.percent:.1f}%, under {min_coverage:g}%[/]: never "
-            f"fired: {', '.join(cov.missed)}",
+            f"[red]coverage of {escape(cov.pack)} is {cov.percent:.1f}%, under "
+            f"{min_coverage:g}%[/]: never fired: {escape(', '.join(cov.missed))}",
             highlight=False,
         )
     sys.exit(0 if ok else 1)
@@ -279,7 +298,7 @@ def lint_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
         click.echo(json.dumps([f.to_dict() for f in findings], indent=2))
     else:
         for finding in findings:
-            click.echo(str(finding))
+            click.echo(plain(finding))
         warnings = len(findings) - errors
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
     sys.exit(1 if errors else 0)
@@ -299,20 +318,22 @@ def profile_cmd(profile: Path, extra: tuple[Path, ...]) -> None:
     clinic = load_profile(profile)
     resolved = clinic.resolve([e.pack for e in entries])
     console.print(
-        f"[bold]{escape(clinic.name)}[/] ({clinic.clinic_id}) from {profile}", highlight=False
+        f"[bold]{escape(clinic.name)}[/] ({escape(clinic.clinic_id)}) from {escape(profile)}",
+        highlight=False,
     )
     for pack in resolved.packs:
         own = " (the clinic's own)" if pack in clinic.own_packs else ""
         values = resolved.overrides.get(pack.id) or {}
         tuned = ", ".join(f"{k} = {fmt_value(v)}" for k, v in values.items())
         console.print(
-            f"  {pack.id} {pack.version}{own}" + (f"; parameters: {tuned}" if tuned else ""),
+            escape(f"  {pack.id} {pack.version}{own}")
+            + (f"; parameters: {escape(tuned)}" if tuned else ""),
             highlight=False,
         )
     if clinic.disabled:
-        console.print(f"  disabled: {', '.join(clinic.disabled)}", highlight=False)
+        console.print(f"  disabled: {escape(', '.join(clinic.disabled))}", highlight=False)
     if clinic.wording:
-        console.print(f"  reworded: {', '.join(clinic.wording)}", highlight=False)
+        console.print(f"  reworded: {escape(', '.join(clinic.wording))}", highlight=False)
     for warning in resolved.warnings:
         _warn(f"{_loc(warning.file, warning.line)}: {warning.reason}")
     for error in resolved.errors:
@@ -415,7 +436,8 @@ def explain_cmd(
     _print_explanations(day, engine, explanations)
     if entry is not None:
         console.print(
-            f"[dim]decision {entry['decision_id']} logged to {decision_log}[/]", highlight=False
+            f"[dim]decision {escape(entry['decision_id'])} logged to {escape(decision_log)}[/]",
+            highlight=False,
         )
 
 
@@ -424,7 +446,8 @@ def _print_explanations(
 ) -> None:
     packs = ", ".join(f"{p.id} {p.version}" for p in engine.packs)
     console.print(
-        f"[bold]Explanation as of {day.isoformat()}[/] (rule packs: {packs})", highlight=False
+        f"[bold]Explanation as of {day.isoformat()}[/] (rule packs: {escape(packs)})",
+        highlight=False,
     )
     items = list(explanations)
     fired = [e for e in items if e.status == "fired"]
@@ -464,10 +487,10 @@ def _print_explanations(
     disabled = [e for e in items if e.status == "disabled"]
     if disabled:
         console.print(
-            f"\n[bold]Disabled ({len(disabled)})[/]: " + ", ".join(e.key for e in disabled)
+            f"\n[bold]Disabled ({len(disabled)})[/]: " + escape(", ".join(e.key for e in disabled))
         )
 
 
 explain = explain_cmd  # the name the main CLI adds: cli.add_command(explain)
 
-__all__ = ["engine_for", "explain", "parse_date", "rulesets"]
+__all__ = ["engine_for", "escape", "explain", "parse_date", "plain", "rulesets"]

@@ -1,0 +1,245 @@
+"""Whatever a user, a file, a clinic or a plugin names things, the output survives and says it.
+
+Names are echoed literally: rich markup in them (``[/]``, ``[bold]``) is never interpreted
+(an unmatched ``[/]`` used to raise MarkupError and kill the whole report, ``--json``
+included), and control characters (ANSI escapes that clear the screen, bidi overrides) never
+reach the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import stridewise.cli as cli_module
+import stridewise.cli_rulesets as rulesets_module
+from stridewise.cli import cli
+from stridewise.plugins import PluginHost, hookimpl
+
+DATA = Path(__file__).parent / "data"
+
+#: Markup, an ANSI "clear screen, cursor home" and a right-to-left override.
+HOSTILE = "[/]x[bold] \x1b[2J\x1b[HALL CLEAR\u202e"
+FOLDER = "runs [/]b[red]"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> Result:
+    # color=True: click would strip ANSI codes from a pipe, not from a terminal.
+    return CliRunner().invoke(cli, list(args), env=env, color=True)
+
+
+def _clean(result: Result, *, json_out: bool = False) -> None:
+    """No traceback, no crash, and no control character reached the output.
+
+    JSON output is data: it keeps what the input said (JSON itself escapes the C0 controls).
+    """
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"crashed: {result.exception!r}\n{result.output}")
+    for text in (result.stdout, result.stderr):
+        assert "MarkupError" not in text
+        assert "internal error" not in text
+        assert "\x1b" not in text, repr(text)
+    assert "\u202e" not in result.stderr
+    if not json_out:
+        assert "\u202e" not in result.stdout
+
+
+def _journal(folder: Path, *, night_pain: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "journal [b].yaml"
+    runs = "\n".join(
+        f"  - {{date: 2026-03-{d:02d}, distance_km: 6, time: '36:00', shoe: peg}}"
+        for d in range(2, 29, 2)
+    )
+    pain = (
+        "pain:\n  - {date: 2026-03-29, site: shin, severity: 4, at_night: true}\n"
+        if night_pain
+        else ""
+    )
+    path.write_text(
+        "stridewise: journal\n"
+        "shoes:\n"
+        f"  - {{id: peg, name: {json.dumps(HOSTILE)}, first_used: 2025-06-01,"
+        " start_distance_km: 900}\n"
+        "runs:\n"
+        f"{runs}\n"
+        f"  - {{date: 2026-03-29, distance_km: 5, time: '30:00', surface: {json.dumps(HOSTILE)}}}\n"
+        + pain,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_report_json_survives_markup_and_escapes_in_names(tmp_path: Path) -> None:
+    journal = _journal(tmp_path / FOLDER)
+    result = _run("report", str(journal), "--json")
+    _clean(result, json_out=True)
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert any(c["indicator"] == "critical" for c in doc["cards"])
+    # The row with the hostile surface is skipped, and the skip is said, naming the folder.
+    assert "skipped" in result.stderr and "[/]b[red]" in result.stderr
+
+
+def test_report_shows_the_night_pain_card_beside_a_hostile_shoe_name(tmp_path: Path) -> None:
+    journal = _journal(tmp_path / FOLDER)
+    result = _run("report", str(journal))
+    _clean(result)
+    assert result.exit_code == 0
+    assert "CRITICAL" in result.stdout
+    # The shoe's name is shown as typed, minus the control characters.
+    flat = " ".join(result.stdout.split())
+    assert "[/]x[bold]" in flat and "ALL CLEAR" in flat
+
+
+def test_stored_history_and_journal_with_hostile_names_report(tmp_path: Path) -> None:
+    journal = _journal(tmp_path / FOLDER)
+    env = {"STRIDEWISE_JOURNAL": str(journal), "STRIDEWISE_DB": str(tmp_path / "h[/]x.db")}
+    _clean(_run("import", str(journal), env=env))
+    for args in (("report",), ("report", "--all"), ("events",)):
+        result = _run(*args, env=env)
+        _clean(result, json_out=args == ("events",))
+        assert result.exit_code == 0
+
+
+def test_import_names_a_hostile_folder_and_file_literally(tmp_path: Path) -> None:
+    folder = tmp_path / FOLDER
+    folder.mkdir(parents=True)
+    (folder / "bad [b].fit").write_bytes(b"\x0e\x10" + b"\x00" * 10 + b".FIT" + b"\x00" * 20)
+    shutil.copy(DATA / "fit" / "fitparse__garmin-fenix-5-run.fit", folder / "run[i].fit")
+    result = _run("import", str(folder), "--db", str(tmp_path / "db [b]x.sqlite3"))
+    _clean(result)
+    assert "bad [b].fit" in result.stderr
+    assert "db [b]x.sqlite3" in " ".join(result.stdout.split())
+    result = _run("import", str(folder), "--json", "--no-store")
+    _clean(result, json_out=True)
+    doc = json.loads(result.stdout)
+    assert doc["events_by_kind"] == {"run": 1}
+    assert [s["file"].rpartition("/")[2] for s in doc["skipped"]] == ["bad [b].fit"]
+
+
+def test_an_error_naming_a_hostile_path_is_one_clear_line(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no [/] such\x1b[2J")
+    result = _run("events", missing)
+    _clean(result)
+    assert result.exit_code == 2
+    assert "error:" in result.stderr and "no [/] such" in result.stderr
+
+
+def test_clinic_wording_with_markup_is_printed_literally(tmp_path: Path) -> None:
+    profile = tmp_path / "clinic [/]x" / "p[b].yaml"
+    profile.parent.mkdir(parents=True)
+    packs = ("footwear", "nutrition", "recurrence-risk", "return-to-run", "symptoms")
+    profile.write_text(
+        "clinic: {id: hostile, name: 'Riverside [/] Sports'}\n"
+        "packs: {" + ", ".join(f"{p}: '*'" for p in packs) + ", training-load: '*'}\n"
+        "wording:\n"
+        "  footwear/shoe-worn:\n"
+        '    summary: "Clinic [/][blink] \\e[2J: your {shoe.name} pair is worn."\n',
+        encoding="utf-8",
+    )
+    journal = _journal(tmp_path / "j", night_pain=False)
+    result = _run("report", str(journal), "--profile", str(profile))
+    _clean(result)
+    assert "Clinic [/][blink]" in result.stdout
+    result = _run("rulesets", "profile", str(profile))
+    _clean(result)
+    assert "Riverside [/] Sports" in result.stdout
+
+
+def _hostile_pack(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    pack = folder / "hostile [b].yaml"
+    text = (DATA / "packs" / "good" / "alpha.yaml").read_text(encoding="utf-8")
+    pack.write_text(
+        text.replace("id: alpha", "id: hostile-alpha")
+        .replace(
+            '"Pain at night or at rest: see a physician."',
+            json.dumps(HOSTILE + " see a physician."),
+        )
+        .replace('"Source B (test fixture)"', json.dumps("Source [/] B \x1b[31m"))
+        .replace('"Stop running and see a physician."', json.dumps("Stop. [/] \x1b[2J")),
+        encoding="utf-8",
+    )
+    return pack
+
+
+def test_card_text_from_a_pack_is_printed_literally(tmp_path: Path) -> None:
+    pack = _hostile_pack(tmp_path / FOLDER)
+    journal = _journal(tmp_path / "j")
+    log = tmp_path / "decisions [/]x" / "d[b].jsonl"
+    log.parent.mkdir(parents=True)
+    result = _run("report", str(journal), "--pack", str(pack), "--decision-log", str(log), "--all")
+    _clean(result)
+    assert result.exit_code == 0
+    assert "Source [/] B" in result.stdout
+    result = _run("explain", str(journal), "--pack", str(pack), "--decision-log", str(log))
+    _clean(result)
+    assert result.exit_code == 0
+    assert "decisions [/]x" in " ".join(result.stdout.split())
+    result = _run("rulesets", "list", "--pack", str(pack))
+    _clean(result)
+    assert result.exit_code == 0
+
+
+def test_log_echo_carries_no_control_characters(tmp_path: Path) -> None:
+    journal = tmp_path / "j [/]\x1b[2J" / "j.yaml"
+    result = _run("log", "shoe", "--journal", str(journal), "--id", "p[/]", "--name", HOSTILE)
+    _clean(result)
+    assert result.exit_code == 0 and "added shoe" in result.stdout
+    result = _run(
+        "log", "run", "--journal", str(journal), "--date", "2026-03-02", "--distance-km", "5",
+        "--shoe", "p[/]",
+    )  # fmt: skip
+    _clean(result)
+    assert result.exit_code == 0
+
+
+class _HostileAdapter:
+    name = "hostile[/]"
+    description = "reads [/] nothing \x1b[2J"
+
+    def recognise(self, path: Path) -> bool:
+        return False
+
+    def read(self, path: Path) -> Iterator[Any]:
+        return iter(())
+
+
+class _HostilePlugin:
+    @hookimpl
+    def stridewise_register_adapters(self, register: Callable[[Any], None]) -> None:
+        register(_HostileAdapter())
+
+
+class _BrokenPlugin:
+    @hookimpl
+    def stridewise_register_adapters(self, register: Callable[[Any], None]) -> None:
+        raise RuntimeError("broken [/] plugin \x1b[2J")
+
+
+def test_plugin_names_and_errors_are_printed_literally(monkeypatch: pytest.MonkeyPatch) -> None:
+    def host(**kwargs: Any) -> PluginHost:
+        h = PluginHost(**kwargs)
+        h.register(_HostilePlugin(), name="evil[/]\x1b[2J", version="1[/]")
+        h.register(_BrokenPlugin(), name="broken[/]")
+        return h
+
+    monkeypatch.setattr(cli_module, "PluginHost", host)
+    monkeypatch.setattr(rulesets_module, "PluginHost", host)
+    result = _run("plugins")
+    _clean(result)
+    assert "reads [/] nothing" in " ".join(result.stdout.split())
+    assert "broken [/] plugin" in result.stderr
+    result = _run("plugins", "--json")
+    _clean(result, json_out=True)
+    assert json.loads(result.stdout)["errors"]
+    result = _run("demo")
+    _clean(result)
+    assert result.exit_code == 0
