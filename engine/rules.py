@@ -678,6 +678,8 @@ def compile_packs(
     compiled: list[CompiledRule] = []
     derivers: dict[str, set[str]] = {}
     absent_of: dict[str, set[str]] = {}
+    needs: dict[str, set[str]] = {}
+    where: dict[str, tuple[RulePack, Mapping[str, Any]]] = {}
     active: list[tuple[RulePack, Mapping[str, Any], dict[str, Any]]] = []
     for pack in packs:
         values = {n: p.default for n, p in pack.parameters.items()}
@@ -713,7 +715,9 @@ def compile_packs(
             if derive:
                 derivers.setdefault(derive["fact"], set()).add(key)
             absent_of[key] = {p["absent"] for p in _patterns(rule) if "absent" in p}
-    strata = _strata(derivers, absent_of)
+            needs[key] = {p["fact"] for p in _patterns(rule) if "fact" in p}
+            where[key] = (pack, rule)
+    strata = _strata(derivers, absent_of, needs, where)
     for pack, rule, values in active:
         key = f"{pack.id}/{rule['id']}"
         used_params: set[str] = set()
@@ -755,27 +759,122 @@ def compile_packs(
     return compiled, max(strata.values(), default=0)
 
 
-def _strata(derivers: Mapping[str, set[str]], absent_of: Mapping[str, set[str]]) -> dict[str, int]:
+def _strata(
+    derivers: Mapping[str, set[str]],
+    absent_of: Mapping[str, set[str]],
+    needs: Mapping[str, set[str]] | None = None,
+    where: Mapping[str, tuple[RulePack, Mapping[str, Any]]] | None = None,
+) -> dict[str, int]:
+    """The stratum of every rule: after the rules deriving what it needs, and one past the
+    rules deriving a fact whose absence it tests.
+
+    A rule that tests the absence of a fact derived, through any chain of derivations, from
+    its own firing has no consistent answer (it would fire, and the fact would then exist):
+    refused with the rule's file and line and the chain.
+    """
+    needs = needs or {}
+    keys = sorted(set(absent_of) | set(needs) | {k for ks in derivers.values() for k in ks})
+    # key -> [(dependency, weight)]: weight 1 for an absence, 0 for a fact the rule binds
+    edges: dict[str, list[tuple[str, int, str]]] = {k: [] for k in keys}
+    for key in keys:
+        for fact_type in sorted(needs.get(key, ())):
+            edges[key] += [(d, 0, fact_type) for d in sorted(derivers.get(fact_type, ()))]
+        for fact_type in sorted(absent_of.get(key, ())):
+            edges[key] += [(d, 1, fact_type) for d in sorted(derivers.get(fact_type, ()))]
+    components = _components(keys, {k: [d for d, _, _ in e] for k, e in edges.items()})
+    component_of = {k: n for n, comp in enumerate(components) for k in comp}
     level: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def visit(key: str) -> int:
-        if key in level:
-            return level[key]
-        if key in visiting:
-            raise RulesetError(f"rule {key!r} depends on the absence of a fact it helps derive")
-        visiting.add(key)
+    for n, comp in enumerate(components):  # dependencies come first
         lv = 0
-        for fact_type in absent_of.get(key, ()):
-            below = [visit(d) for d in derivers.get(fact_type, ())]
-            lv = max(lv, 1 + max(below, default=0))
-        visiting.discard(key)
-        level[key] = lv
-        return lv
-
-    for key in absent_of:
-        visit(key)
+        for key in comp:
+            for dep, weight, fact_type in edges[key]:
+                if component_of[dep] == n:
+                    if weight:
+                        raise _negation_cycle(key, dep, fact_type, comp, edges, where or {})
+                    continue
+                lv = max(lv, level[dep] + weight)
+            if absent_of.get(key):
+                lv = max(lv, 1)  # absences are checked once every fact is in
+        for key in comp:
+            level[key] = lv
     return level
+
+
+def _components(keys: list[str], deps: Mapping[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components (Tarjan, iterative), each after those it depends on."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in keys:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            children = deps.get(node, [])
+            if i < len(children):
+                work.append((node, i + 1))
+                child = children[i]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if low[node] == index[node]:
+                comp: list[str] = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                out.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out
+
+
+def _negation_cycle(
+    key: str,
+    dep: str,
+    fact_type: str,
+    comp: list[str],
+    edges: Mapping[str, list[tuple[str, int, str]]],
+    where: Mapping[str, tuple[RulePack, Mapping[str, Any]]],
+) -> RulesetError:
+    """The error for ``key`` testing the absence of ``fact_type``, which ``dep`` derives from
+    ``key``'s own firing: names the chain of derivations back to ``key``."""
+    members = set(comp)
+    previous: dict[str, tuple[str, str]] = {}
+    queue = [dep]
+    while queue and key not in previous:  # shortest chain dep -> ... -> key
+        node = queue.pop(0)
+        for nxt, _, via in edges[node]:
+            if nxt in members and nxt not in previous and nxt != dep:
+                previous[nxt] = (node, via)
+                queue.append(nxt)
+    steps: list[str] = []
+    node = key
+    while node != dep and node in previous:
+        parent, via = previous[node]
+        steps.append(f"{node} derives {via!r}")
+        node = parent
+    steps.append(f"{dep} derives {fact_type!r}")
+    pack_rule = where.get(key)
+    return RulesetError(
+        f"rule {key!r} tests the absence of {fact_type!r}, but {fact_type!r} is derived from "
+        f"its own firing ({' -> '.join(steps)}): it would fire and then find {fact_type!r} "
+        "present; test something the chain does not produce",
+        file=pack_rule[0].origin if pack_rule else None,
+        line=pack_rule[0].lines.get(pack_rule[1]["id"]) if pack_rule else None,
+    )
 
 
 def _compile_when(
