@@ -235,22 +235,47 @@ class RulePack:
         return frozenset(names)
 
     def derives(self) -> dict[str, dict[str, str]]:
-        """Fact types this pack's rules derive, with their fields' types."""
+        """Fact types this pack's rules derive, with their fields' types.
+
+        A field copied from another derived fact takes that fact's field type (resolved to a
+        fixed point, so chains of derivations keep their types); a field two rules fill with
+        different types is ``any``.
+        """
         out: dict[str, dict[str, str]] = {}
-        for rule in self.rules:
-            derive = rule["then"].get("derive")
-            if derive:
-                fields = out.setdefault(derive["fact"], {"rule": "string"})
-                for name, operand in (derive.get("fields") or {}).items():
-                    fields[name] = _operand_type(operand, rule, self)
+        for _ in range(len(self.rules) + 1):
+            known = {**FACT_FIELDS, **out}
+            now: dict[str, dict[str, str]] = {}
+            for rule in self.rules:
+                derive = rule["then"].get("derive")
+                if derive:
+                    fields = now.setdefault(derive["fact"], {"rule": "string"})
+                    for name, operand in (derive.get("fields") or {}).items():
+                        typ = _operand_type(operand, rule, self, known)
+                        fields[name] = _merge_types(fields.get(name), typ)
+            if now == out:
+                break
+            out = now
         return out
 
 
-def _operand_type(operand: Any, rule: Mapping[str, Any], pack: RulePack) -> str:
+def _merge_types(old: str | None, new: str) -> str:
+    if old is None or old == new:
+        return new
+    if {old, new} == {"integer", "number"}:
+        return "number"
+    return "any"
+
+
+def _operand_type(
+    operand: Any,
+    rule: Mapping[str, Any],
+    pack: RulePack,
+    known: Mapping[str, Mapping[str, str]] = FACT_FIELDS,
+) -> str:
     if isinstance(operand, Mapping):
         alias, field = operand["ref"].split(".")
         fact_type = _aliases(rule).get(alias)
-        return FACT_FIELDS.get(fact_type or "", {}).get(field, "any")
+        return known.get(fact_type or "", {}).get(field, "any")
     if isinstance(operand, str) and operand.startswith("$") and operand[1:] in pack.parameters:
         return pack.parameters[operand[1:]].type
     return _type_of(operand)
@@ -734,6 +759,10 @@ def compile_packs(
                 condition = {"any": [{"all": [gate, alt]} for alt in condition["any"]]}
             else:
                 condition = {"all": [gate, *condition["all"]]}
+        # A derived fact copies its fields from the matched facts: they must reach the core
+        # whatever other packs test, or the copy is None and the answer depends on them.
+        for operand in ((rule["then"].get("derive") or {}).get("fields") or {}).values():
+            _operand(operand, values, set(), used_fields)
         card = rule["then"].get("card") or {}
         for text in (card.get("summary", ""), card.get("detail", ""), card.get("topic", "")):
             for m in PLACEHOLDER.finditer(text):

@@ -80,7 +80,7 @@ class Engine:
         self._backend = RulesBackend(
             {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
         )
-        self._fields = _fields_used(self.rules)
+        self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
 
@@ -333,14 +333,24 @@ def _precedence(packs: Iterable[RulePack]) -> dict[str, Precedence]:
     return out
 
 
-def _fields_used(rules: Iterable[CompiledRule]) -> dict[str, frozenset[str]]:
-    """Fact type -> every field any rule tests, joins on or shows in its card."""
+def _fields_used(
+    rules: Iterable[CompiledRule], wording: Mapping[str, Wording] | None = None
+) -> dict[str, frozenset[str]]:
+    """Fact type -> every field any rule tests, joins on, derives from or shows in its card
+    (the clinic's wording included)."""
     fields: dict[str, set[str]] = {}
     for rule in rules:
+        words = (wording or {}).get(rule.key) or Wording()
+        shown: dict[str, set[str]] = {}
+        for text in (words.summary or "", words.detail or ""):
+            for m in PLACEHOLDER.finditer(text):
+                if m.group(2) is not None:
+                    shown.setdefault(m.group(1), set()).add(m.group(2))
         for n, pattern in enumerate(_patterns(rule.rule)):
             fact_type = str(pattern.get("fact") or pattern.get("absent"))
             alias = pattern.get("as", fact_type) if "fact" in pattern else f"absent{n}"
             fields.setdefault(fact_type, set()).update(rule.used_fields.get(alias, ()))
+            fields[fact_type].update(shown.get(alias, ()))
     return {t: frozenset(f) for t, f in fields.items()}
 
 

@@ -16,7 +16,7 @@ import pytest
 from stridewise.engine.errors import RulesetError
 from stridewise.engine.packs import lint_packs
 from stridewise.engine.rules import builtin_pack_files, load_pack, parse_pack
-from stridewise.engine.runtime import Engine
+from stridewise.engine.runtime import Engine, Wording
 
 DAY = dt.date(2026, 3, 31)
 
@@ -135,3 +135,86 @@ def test_a_rule_chained_on_a_later_stratum_waits_for_it_before_absences_are_chec
     engine = Engine([parse_pack(text)])
     assert summaries(engine, [{"type": "training"}]) == []
     assert summaries(engine, [{"type": "training"}, {"type": "pain"}]) == ["No Y: all clear"]
+
+
+COPY = make_pack(
+    f"""\
+    - id: copy-ratio
+      when:
+        - fact: training
+          where: {{enough_history: true}}
+      then:
+        derive: {{fact: load_copy, fields: {{ratio: {{ref: training.acwr_ewma}}}}}}
+    - id: high-copied-ratio
+      when:
+        - fact: load_copy
+          where: {{ratio: {{gt: 1.4}}}}
+      then:
+        {card("Copied ratio {load_copy.ratio}")}
+    """,
+    pack_id="copier",
+)
+OTHER = make_pack(
+    f"""\
+    - id: reads-ratio
+      when:
+        - fact: training
+          where: {{acwr_ewma: {{gt: 5}}}}
+      then:
+        {card("Very high ratio")}
+    """,
+    pack_id="other",
+)
+
+
+def test_a_field_copied_into_a_derived_fact_arrives_whatever_other_packs_are_loaded() -> None:
+    facts = [{"type": "training", "enough_history": True, "acwr_ewma": 1.8}]
+    alone = Engine([parse_pack(COPY)])
+    beside = Engine([parse_pack(COPY), parse_pack(OTHER)])
+    assert summaries(alone, facts) == ["Copied ratio 1.8"]
+    assert summaries(beside, facts) == ["Copied ratio 1.8"]
+
+
+def test_a_field_derived_from_a_derived_field_keeps_its_type() -> None:
+    text = make_pack(
+        f"""\
+        - id: first
+          when:
+            - fact: training
+          then:
+            derive: {{fact: step_one, fields: {{ratio: {{ref: training.acwr_ewma}}}}}}
+        - id: second
+          when:
+            - fact: step_one
+          then:
+            derive: {{fact: step_two, fields: {{ratio: {{ref: step_one.ratio}}}}}}
+        - id: third
+          when:
+            - fact: step_two
+              where: {{ratio: {{gt: high}}}}
+          then:
+            {card("A string matched a number test")}
+        """
+    )
+    with pytest.raises(RulesetError, match=r"compares a number field with 'high'") as err:
+        parse_pack(text, origin="types.yaml")
+    assert err.value.line == 20
+    pack = parse_pack(text.replace("{gt: high}", "{gt: 1.5}"))
+    assert pack.derives()["step_two"]["ratio"] == "number"
+
+
+def test_a_clinic_wording_that_shows_an_untested_field_gets_its_value() -> None:
+    text = make_pack(
+        f"""\
+        - id: any-history
+          when:
+            - fact: training
+              where: {{enough_history: true}}
+          then:
+            {card("Some history")}
+        """
+    )
+    wording = {"hazard/any-history": Wording(summary="Ratio {training.acwr_ewma}")}
+    engine = Engine([parse_pack(text)], wording=wording)
+    facts = [{"type": "training", "enough_history": True, "acwr_ewma": 1.8}]
+    assert summaries(engine, facts) == ["Ratio 1.8"]
