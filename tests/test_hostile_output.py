@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,78 @@ def test_plugin_names_and_errors_are_printed_literally(monkeypatch: pytest.Monke
     result = _run("demo")
     _clean(result)
     assert result.exit_code == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that used to end as "internal error ... This is a bug"
+# ---------------------------------------------------------------------------------------------
+
+
+def _import_json(*paths: Path) -> tuple[Result, dict[str, Any]]:
+    result = _run("import", *map(str, paths), "--json", "--no-store")
+    _clean(result, json_out=True)
+    return result, json.loads(result.stdout)
+
+
+def test_a_date_that_overflows_with_its_offset_is_one_skipped_row(tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
+    journal.write_text(
+        "stridewise: journal\n"
+        "runs:\n"
+        "  - {date: 2026-03-02, distance_km: 5, time: '30:00'}\n"
+        "  - {date: 0001-01-01, distance_km: 5, time: '30:00', utc_offset: '+08:00'}\n"
+        "  - {date: 2026-03-04, distance_km: 6, time: '36:00'}\n",
+        encoding="utf-8",
+    )
+    result, doc = _import_json(journal)
+    assert result.exit_code == 0
+    assert doc["events_by_kind"] == {"run": 2}
+    assert [(s["file"], s["row"]) for s in doc["skipped"]] == [(str(journal), "runs[2]")]
+    assert "0001-01-01" in doc["skipped"][0]["reason"]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_deeply_nested_journal_is_one_clear_error(tmp_path: Path, suffix: str) -> None:
+    journal = tmp_path / f"deep{suffix}"
+    depth = 100_000
+    if suffix == ".json":
+        journal.write_text(
+            '{"stridewise": "journal", "runs": ' + "[" * depth + "]" * depth + "}",
+            encoding="utf-8",
+        )
+    else:
+        journal.write_text("stridewise: journal\nruns: " + "[" * depth + "]" * depth + "\n")
+    result = _run("import", str(journal), "--no-store")
+    _clean(result)
+    assert str(journal) in result.stderr
+    assert "nested" in result.stderr
+
+
+def test_yaml_aliases_in_a_journal_are_refused_at_once(tmp_path: Path) -> None:
+    """Billion laughs: nine levels of ten aliases each would expand to 10**9 entries."""
+    lines = ["stridewise: journal", "x0: &a0 {date: 2026-03-02, distance_km: 5}"]
+    for i in range(1, 10):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"x{i}: &a{i} [{refs}]")
+    lines.append("runs: *a9")
+    journal = tmp_path / "laughs.yaml"
+    journal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("runs:\n  - {date: 2026-03-02, distance_km: 5, time: '30:00'}\n")
+    start = time.monotonic()
+    _, doc = _import_json(journal, ok)
+    assert time.monotonic() - start < 10
+    assert doc["events_by_kind"] == {"run": 1}
+    (skip,) = doc["skipped"]
+    assert skip["file"] == str(journal) and "alias" in skip["reason"]
+
+
+def test_logging_a_run_that_overflows_with_its_offset_is_one_error_line(tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
+    args = ("log", "run", "--journal", str(journal), "--distance-km", "5", "--date")
+    assert _run(*args, "2026-03-02").exit_code == 0
+    result = _run(*args, "0001-01-01", "--utc-offset", "+08:00")
+    _clean(result)
+    assert result.exit_code == 2
+    assert "0001-01-01" in result.stderr and str(journal) in result.stderr
+    assert "2026-03-02" in journal.read_text(encoding="utf-8")
