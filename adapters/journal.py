@@ -107,7 +107,14 @@ def normalize_entry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
             local = dt.datetime.combine(day, dt.time(hh, mm))
         except ValueError:
             raise ValueError(f"start_time: {clock!r} is not a time like 07:30") from None
-        data["start"] = (local - dt.timedelta(seconds=offset)).replace(tzinfo=dt.UTC).isoformat()
+        try:
+            start = local - dt.timedelta(seconds=offset)
+        except OverflowError:  # 0001-01-01 with +08:00 starts before year 1 in UTC
+            raise ValueError(
+                f"date: {day.isoformat()} with UTC offset {offset // 3600:+03d}:"
+                f"{abs(offset) % 3600 // 60:02d} is outside the dates stridewise can store"
+            ) from None
+        data["start"] = start.replace(tzinfo=dt.UTC).isoformat()
         data["utc_offset_s"] = offset
     for key, value in list(data.items()):
         if isinstance(value, dt.date):  # datetime is a date too
@@ -143,7 +150,7 @@ def to_event(kind: str, entry: Mapping[str, Any], *, file: str, row: int | str) 
         raise InputError(f"expected a mapping of fields, got {entry!r}", file=file, row=row)
     try:
         data = normalize_entry(kind, entry)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InputError(str(exc), file=file, row=row) from None
     try:
         return load_event(data, kind)
@@ -167,17 +174,57 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
+#: libyaml's safe loader when PyYAML has it (about ten times faster), else the Python one.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Deepest nesting of lists and mappings a journal may have (real ones need 4).
+MAX_DEPTH = 32
+
+
+def _check_yaml_events(text: str, name: str) -> None:
+    """Refuse aliases (``*name``: "billion laughs" expands a few lines into billions of
+    entries) and nesting deeper than :data:`MAX_DEPTH`, in one linear pass over the parser's
+    events and before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else "?"
+            raise InputError(
+                f"line {line}: YAML alias *{event.anchor} refused: a journal writes every entry "
+                "out in full (aliases can expand a few lines into billions of entries)",
+                file=name,
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise InputError(
+                    f"line {line}: nested more than {MAX_DEPTH} levels deep; not a journal",
+                    file=name,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def load_document(path: Path) -> dict[str, Any]:
     """Parse a YAML/JSON journal into its mapping of sections (empty file -> empty mapping)."""
     text = _read_text(path)
     try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        if path.suffix.lower() == ".json":
+            doc = json.loads(text)
+        else:
+            _check_yaml_events(text, str(path))
+            doc = yaml.load(text, Loader=_YAML_LOADER)  # a safe loader (C or Python)
+    except RecursionError:
+        raise InputError(
+            f"nested too deeply to be a journal (more than {MAX_DEPTH} levels)", file=str(path)
+        ) from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)
         raise InputError(
             f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}"
-            + (f" (line {line})" if line else ""),
+            + (f" (line {line})" if line else "")
+            + (f": {problem}" if (problem := getattr(exc, "problem", None)) else ""),
             file=str(path),
         ) from None
     if doc is None:
