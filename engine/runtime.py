@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +20,28 @@ from .rules import PHASE_FACT, PLACEHOLDER, CompiledRule, RulePack, _patterns, c
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PackFailure:
+    """A rule that raised during an evaluation: its pack's findings are withheld (red flags
+    that fired are kept) and the other packs' cards still show."""
+
+    pack: str
+    rule: str
+    error: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.file and self.line else self.file or "?"
+        return f"pack {self.pack!r} failed in rule {self.rule!r} ({where}): {self.error}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_log = logging.getLogger("stridewise.engine")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Evaluation:
     """Everything one evaluation produced: the input facts, the firings and the cards."""
 
@@ -28,6 +52,13 @@ class Evaluation:
     derived: tuple[Mapping[str, Any], ...] = ()
     #: Cards that fired but do not show, each with ``suppressed_by`` and ``suppression``.
     suppressed: tuple[Card, ...] = ()
+    #: Rules that raised: their packs' findings are withheld (see :class:`PackFailure`).
+    failures: tuple[PackFailure, ...] = ()
+
+    @property
+    def failed_packs(self) -> tuple[str, ...]:
+        """Ids of the packs that failed in this evaluation (sorted): an app must say so."""
+        return tuple(sorted({f.pack for f in self.failures}))
 
     @property
     def all_cards(self) -> tuple[Card, ...]:
@@ -77,12 +108,49 @@ class Engine:
             pack = next((p for p in self.packs if p.id == pid), None)
             if pack is not None and rid in pack.protected_rules and not allow_protected:
                 raise RulesetError(f"rule {key!r} is a protected red flag: its wording is fixed")
+        self._local = threading.local()  # the failures of the evaluation running on a thread
         self._backend = RulesBackend(
-            {r.key: (r.condition, 100 - r.priority, self._action(r), r.accepts) for r in self.rules}
+            {
+                r.key: (
+                    r.condition,
+                    100 - r.priority,
+                    self._guarded(r, self._action(r), []),
+                    self._guarded(r, r.accepts, False),
+                )
+                for r in self.rules
+            },
         )
         self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
+
+    def _fail(self, rule: CompiledRule, exc: Exception) -> None:
+        failure = PackFailure(
+            pack=rule.pack.id,
+            rule=rule.key,
+            error=f"{type(exc).__name__}: {exc}",
+            file=rule.pack.origin,
+            line=rule.pack.lines.get(rule.rule["id"]) or None,
+        )
+        _log.error("%s", failure)
+        failures = getattr(self._local, "failures", None)
+        if failures is not None and failure not in failures:
+            failures.append(failure)
+
+    def _guarded(self, rule: CompiledRule, fn: Any, failed: Any) -> Any:
+        """``fn`` with an exception recorded against the rule's pack (the evaluation goes on
+        for every other pack) instead of failing the whole evaluation."""
+        if fn is None:
+            return None
+
+        def guarded(matched: Mapping[str, Mapping[str, Any]]) -> Any:
+            try:
+                return fn(matched)
+            except Exception as exc:
+                self._fail(rule, exc)
+                return failed
+
+        return guarded
 
     @staticmethod
     def _action(rule: CompiledRule) -> Any:
@@ -138,8 +206,13 @@ class Engine:
             if (wanted := self._fields.get(fact.get("type", ""))) is not None
         ]
         asserted += [{"type": PHASE_FACT, "n": n} for n in range(1, self.strata + 1)]
-        firings = self._backend.evaluate(asserted)
-        return self._cards(firings, facts, as_of, athlete)
+        failures: list[PackFailure] = []
+        self._local.failures = failures
+        try:
+            firings = self._backend.evaluate(asserted)
+            return self._cards(firings, facts, as_of, athlete)
+        finally:
+            self._local.failures = None
 
     # -- cards -----------------------------------------------------------------------------------
 
@@ -160,7 +233,10 @@ class Engine:
             rule = self._by_key[key]
             then = rule.rule["then"]
             if "card" in then:
-                cards.append(self._card(rule, then["card"], group, as_of, athlete))
+                try:
+                    cards.append(self._card(rule, then["card"], group, as_of, athlete))
+                except Exception as exc:
+                    self._fail(rule, exc)
             if "score" in then:
                 spec = then["score"]
                 comps = scores.setdefault((rule.pack.id, spec["id"]), {})
@@ -169,10 +245,17 @@ class Engine:
                     comps[spec["component"]] = (spec["points"], group[0], rule)
             if "derive" in then:
                 derived.append({"type": then["derive"]["fact"], "rule": key})
+        failures: list[PackFailure] = self._local.failures or []
+        failed = {f.pack for f in failures}
         for (pack_id, score_id), comps in scores.items():
+            if pack_id in failed:
+                continue  # a score with a component that may have failed would mislead
             card = self._score_card(pack_id, score_id, comps, as_of, athlete)
             if card:
                 cards.append(card)
+        # A failed pack's findings are incomplete (an "all clear" may stand only because a
+        # rule raised): only its red flags that did fire are kept.
+        cards = [c for c in cards if c.ruleset_id not in failed or c.advice == "stop"]
         shown, suppressed = arbitrate(
             sort_cards(cards), self._precedence, athlete=athlete, as_of=as_of
         )
@@ -183,6 +266,7 @@ class Engine:
             cards=tuple(shown),
             derived=tuple(derived),
             suppressed=tuple(suppressed),
+            failures=tuple(failures),
         )
 
     def _card(

@@ -218,3 +218,62 @@ def test_a_clinic_wording_that_shows_an_untested_field_gets_its_value() -> None:
     engine = Engine([parse_pack(text)], wording=wording)
     facts = [{"type": "training", "enough_history": True, "acwr_ewma": 1.8}]
     assert summaries(engine, facts) == ["Ratio 1.8"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. One pack's failure must not blank the rest
+# ---------------------------------------------------------------------------------------------
+
+#: A third-party pack whose join compares a string with an integer on real data.
+BROKEN_JOIN = make_pack(
+    f"""\
+    - id: word-level
+      when:
+        - fact: pain
+          where: {{at_night: true}}
+      then:
+        derive: {{fact: level, fields: {{value: high}}}}
+    - id: number-level
+      when:
+        - fact: pain
+          where: {{at_night: false}}
+      then:
+        derive: {{fact: level, fields: {{value: 3}}}}
+    - id: pain-above-level
+      when:
+        - fact: level
+        - fact: pain
+          where: {{severity: {{gte: {{ref: level.value}}}}}}
+      then:
+        {card("Pain above the level")}
+    """,
+    pack_id="third-party",
+)
+SEVERE_NIGHT_PAIN = {
+    "type": "pain",
+    "report_id": "p1",
+    "days_ago": 0,
+    "site": "tibia",
+    "site_label": "shin bone",
+    "severity": 8,
+    "at_night": True,
+}
+
+
+def test_a_third_party_pack_that_fails_keeps_the_built_in_red_flags() -> None:
+    engine = Engine([*builtin(), parse_pack(BROKEN_JOIN, origin="third.yaml")])
+    ev = engine.evaluate_facts([SEVERE_NIGHT_PAIN], DAY)
+    assert "symptoms/severe-pain" in {c.key for c in ev.all_cards}
+    assert ev.failed_packs == ("third-party",)
+    (failure,) = ev.failures
+    assert failure.rule == "third-party/pain-above-level"
+    assert failure.file == "third.yaml" and failure.line == 22
+    assert "TypeError" in failure.error
+    assert not [c for c in ev.all_cards if c.ruleset_id == "third-party"]
+
+
+def test_a_pack_that_works_reports_no_failure() -> None:
+    engine = Engine([*builtin(), parse_pack(BROKEN_JOIN, origin="third.yaml")])
+    ev = engine.evaluate_facts([{**SEVERE_NIGHT_PAIN, "at_night": False}], DAY)
+    assert ev.failed_packs == ()
+    assert "third-party/pain-above-level" in {c.key for c in ev.all_cards}
