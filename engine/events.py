@@ -8,10 +8,13 @@ field and the value. :func:`json_schema` publishes the same contract as JSON Sch
 
 from __future__ import annotations
 
+import bisect
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
@@ -849,40 +852,116 @@ def _merge(keep: Any, other: Any) -> Any:
     return dataclasses.replace(keep, **changes)
 
 
-def deduplicate(events: Iterable[Event]) -> tuple[list[Event], int]:
+def _family(e: Run | CrossTraining) -> str:
+    """Runs of every kind are one sport here (a watch's trail run is Strava's run)."""
+    return "run" if isinstance(e, Run) else f"cross:{e.sport}"
+
+
+def _sources_of(e: Run | CrossTraining) -> set[str]:
+    """The sources a record holds: its own, and those of the records merged into it."""
+    return {e.source, *(ref.partition(":")[0] for ref in e.also_sources)}
+
+
+#: Half-width, in log(distance), of "distances within DEDUP_DISTANCE_FRACTION".
+_LOG_TOLERANCE = -math.log(1.0 - DEDUP_DISTANCE_FRACTION) + 1e-9
+_NO_DISTANCE = -1e300  # all activities without distance sort together, apart from the rest
+
+
+def _log_distance(e: Run | CrossTraining) -> float:
+    d = e.distance_m or 0.0
+    return math.log(d) if d > 0 else _NO_DISTANCE
+
+
+def deduplicate(
+    events: Iterable[Event],
+    *,
+    merges: list[tuple[Run | CrossTraining, Run | CrossTraining]] | None = None,
+) -> tuple[list[Event], int]:
     """Merge the same activity recorded by several sources; return events and merges made.
 
-    Same sport, UTC start within :data:`DEDUP_START_S` and distance within
-    :data:`DEDUP_DISTANCE_FRACTION`: the richer record is kept (more fields filled), its gaps
-    filled from the other, and the other's ids kept in ``also_sources``. Exact id repeats
-    (re-importing the same file) collapse silently and are not counted as merges.
+    Same sport (every kind of run counts as running), UTC start within
+    :data:`DEDUP_START_S`, distance within :data:`DEDUP_DISTANCE_FRACTION`, and *different
+    sources*: two sessions from one export or one folder are two sessions, and a record takes
+    in at most one activity per source. The richer record is kept (more fields filled), its
+    gaps filled from the other, and the other's ids kept in ``also_sources``. Exact id repeats
+    (re-importing the same file), and records already merged into one present here, collapse
+    silently and are not counted as merges. ``merges``, if given, receives (kept, merged) for
+    each merge made.
+
+    Near-linear: candidates are looked up per sport and source among the records of the last
+    :data:`DEDUP_START_S` seconds, sorted by distance (32,000 activities starting at the same
+    second take well under a second).
     """
     by_id: dict[str, Event] = {}
     for e in events:
         by_id[e.id] = e
-    activities = sorted(
-        (e for e in by_id.values() if isinstance(e, Run | CrossTraining)),
-        key=lambda e: e.start,
-    )
     others = [e for e in by_id.values() if not isinstance(e, Run | CrossTraining)]
+    # Records that already hold others (a stored merge) first: what they hold collapses.
+    candidates = sorted(
+        (e for e in by_id.values() if isinstance(e, Run | CrossTraining)),
+        key=lambda e: -len(e.also_sources),
+    )
+    absorbed: set[str] = set()
+    activities: list[Run | CrossTraining] = []
+    for act in candidates:
+        if act.id in absorbed:
+            continue
+        absorbed.update(act.also_sources)
+        activities.append(act)
+    activities.sort(key=lambda e: e.start)
+
     kept: list[Run | CrossTraining] = []
+    held: list[set[str]] = []  # sources each kept record holds
+    placed: list[float] = []  # the log-distance each kept record is filed under
+    window: dict[str, collections.deque[int]] = {}  # per sport: kept records, oldest first
+    pools: dict[str, dict[str, list[tuple[float, int]]]] = {}  # sport -> source -> sorted
     merged = 0
-    window_start = 0
     for act in activities:
-        while (
-            window_start < len(kept)
-            and (act.start - kept[window_start].start).total_seconds() > DEDUP_START_S
-        ):
-            window_start += 1
-        for k in range(window_start, len(kept)):
+        family, source, ld = _family(act), act.source, _log_distance(act)
+        recent = window.setdefault(family, collections.deque())
+        while recent and (act.start - kept[recent[0]].start).total_seconds() > DEDUP_START_S:
+            recent.popleft()
+        by_source = pools.setdefault(family, {})
+        pool = by_source.get(source)
+        if pool is None:  # first record of this source and sport: what it may merge with
+            pool = sorted((placed[k], k) for k in recent if source not in held[k])
+            by_source[source] = pool
+        i = bisect.bisect_left(pool, (ld - _LOG_TOLERANCE, -1))
+        found = None
+        while i < len(pool) and pool[i][0] <= ld + _LOG_TOLERANCE:
+            k = pool[i][1]
             twin = kept[k]
-            if _same_activity(twin, act):
-                if act.id in twin.also_sources:
-                    break
-                a, b = (twin, act) if _richness(twin) >= _richness(act) else (act, twin)
-                kept[k] = _merge(a, b)
-                merged += 1
+            if (act.start - twin.start).total_seconds() > DEDUP_START_S:
+                del pool[i]  # too old for this and every later activity
+            elif _same_activity(twin, act) and not (_sources_of(act) & held[k]):
+                found = k
                 break
-        else:
+            else:
+                i += 1
+        if found is None:
+            k = len(kept)
             kept.append(act)
+            held.append(_sources_of(act))
+            placed.append(ld)
+            recent.append(k)
+            for other, other_pool in by_source.items():
+                if other not in held[k]:
+                    bisect.insort(other_pool, (ld, k))
+            continue
+        twin = kept[found]
+        keep, other = (twin, act) if _richness(twin) >= _richness(act) else (act, twin)
+        kept[found] = _merge(keep, other)
+        merged += 1
+        if merges is not None:
+            merges.append((keep, other))
+        held[found] |= _sources_of(act)
+        old, new = placed[found], _log_distance(kept[found])
+        placed[found] = new
+        for other_source, other_pool in by_source.items():
+            j = bisect.bisect_left(other_pool, (old, found))
+            present = j < len(other_pool) and other_pool[j] == (old, found)
+            if present:
+                del other_pool[j]
+            if present and other_source not in held[found]:
+                bisect.insort(other_pool, (new, found))
     return [*others, *kept], merged

@@ -32,6 +32,8 @@ class ImportResult:
     events_by_kind: Counter[str] = dataclasses.field(default_factory=Counter)
     duplicates_merged: int = 0
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    #: One entry per merge: the record kept, the one merged into it, and the sport.
+    merges: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (what ``stridewise import --json`` prints)."""
@@ -41,6 +43,7 @@ class ImportResult:
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "activities_by_source": dict(sorted(self.activities_by_source.items())),
             "duplicates_merged": self.duplicates_merged,
+            "merges": self.merges,
             "skipped": [{"file": s.file, "row": s.row, "reason": s.reason} for s in self.skipped],
         }
 
@@ -110,12 +113,29 @@ def import_paths(
                 result.skipped.append(item)
             else:
                 raw.append(item)
-    result.events, result.duplicates_merged = deduplicate(raw)
+    pairs: list[tuple[Run | CrossTraining, Run | CrossTraining]] = []
+    result.events, result.duplicates_merged = deduplicate(raw, merges=pairs)
+    result.merges = [_merge_entry(kept, other) for kept, other in pairs]
     for event in result.events:
         result.events_by_kind[event.kind] += 1
         if isinstance(event, Run | CrossTraining):
             result.activities_by_source[event.source] += 1
     return result
+
+
+def _merge_entry(kept: Run | CrossTraining, other: Run | CrossTraining) -> dict[str, Any]:
+    """What ``import --json`` says about one merge of the same activity from two sources."""
+
+    def side(e: Run | CrossTraining) -> dict[str, Any]:
+        return {
+            "id": e.id,
+            "source": e.source,
+            "source_id": e.source_id,
+            "start": e.start.isoformat(),
+            "distance_m": e.distance_m,
+        }
+
+    return {"sport": kept.sport, "kept": side(kept), "merged": side(other)}
 
 
 def _read(adapter: Adapter, path: Path) -> list[Event | Skipped]:

@@ -1,0 +1,136 @@
+"""Imports read each run as it happened: merged only when it is the same activity, with the
+right distance, the right sport and the right local day, and say where they had to guess."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from stridewise.cli import cli
+from stridewise.engine.events import CrossTraining, Run, deduplicate, load_event
+
+DATA = Path(__file__).parent / "data"
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _run(*args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"crashed: {result.exception!r}\n{result.output}")
+    return result
+
+
+def _cross(id_: str, source: str, at: dt.datetime, seconds: float, sport: str) -> CrossTraining:
+    event = load_event(
+        {
+            "kind": "cross_training",
+            "id": id_,
+            "source": source,
+            "start": at.isoformat(),
+            "sport": sport,
+            "duration_s": seconds,
+        }
+    )
+    assert isinstance(event, CrossTraining)
+    return event
+
+
+def _a_run(id_: str, source: str, at: dt.datetime, metres: float, sport: str = "run") -> Run:
+    event = load_event(
+        {
+            "kind": "run",
+            "id": id_,
+            "source": source,
+            "start": at.isoformat(),
+            "sport": sport,
+            "distance_m": metres,
+        }
+    )
+    assert isinstance(event, Run)
+    return event
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging duplicates
+# ---------------------------------------------------------------------------------------------
+
+
+def test_two_crossfit_sessions_two_minutes_apart_in_one_export_stay_two() -> None:
+    first = _cross("strava:1", "strava", T0 - dt.timedelta(minutes=1), 79, "strength")
+    second = _cross("strava:2", "strava", T0 + dt.timedelta(minutes=1), 244, "strength")
+    events, merged = deduplicate([first, second])
+    assert merged == 0 and len(events) == 2
+
+
+def test_the_same_run_from_a_watch_and_strava_is_merged_even_as_trail_run() -> None:
+    watch = _a_run("fit:1", "fit", T0, 10_000, sport="trail_run")
+    strava = _a_run("strava:1", "strava", T0 + dt.timedelta(seconds=40), 10_100)
+    events, merged = deduplicate([watch, strava])
+    assert merged == 1 and len(events) == 1
+
+
+def test_a_walk_and_a_ride_at_the_same_time_from_two_sources_stay_two() -> None:
+    walk = _cross("fit:1", "fit", T0, 1800, "walk")
+    ride = _cross("strava:1", "strava", T0, 1800, "ride")
+    events, merged = deduplicate([walk, ride])
+    assert merged == 0 and len(events) == 2
+
+
+def test_one_record_absorbs_at_most_one_activity_per_source() -> None:
+    watch = _a_run("fit:1", "fit", T0, 10_000)
+    twins = [_a_run(f"strava:{i}", "strava", T0, 10_000) for i in range(2)]
+    events, merged = deduplicate([watch, *twins])
+    assert merged == 1 and len(events) == 2
+
+
+def test_a_stored_merge_is_not_repeated_when_the_same_files_come_again() -> None:
+    watch = _a_run("fit:1", "fit", T0, 10_000)
+    strava = _a_run("strava:1", "strava", T0, 10_000)
+    once, _ = deduplicate([watch, strava])
+    again, merged = deduplicate([*once, strava])
+    assert merged == 0 and len(again) == 1
+    assert deduplicate([strava, *once])[1] == 0
+
+
+def test_thirty_two_thousand_activities_starting_together_merge_in_seconds() -> None:
+    base = _a_run("fit:0", "fit", T0, 5_000)
+    events = [
+        dataclasses.replace(
+            base,
+            id=f"{source}:{i}",
+            source=source,
+            distance_m=5_000.0 + 10 * (i // 2),
+        )
+        for i in range(32_000)
+        for source in (("fit", "strava")[i % 2],)
+    ]
+    start = time.monotonic()
+    out, merged = deduplicate(events)
+    assert time.monotonic() - start < 5
+    assert merged == 16_000 and len(out) == 16_000
+
+
+def _merges_in_import(*paths: Path) -> dict[str, Any]:
+    result = _run("import", *map(str, paths), "--json", "--no-store")
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_import_json_reports_each_merge(tmp_path: Path) -> None:
+    device = DATA / "fit" / "gap__2022-05-29_Laufen_Landal_Park.fit"
+    export = tmp_path / "export"
+    shutil.copytree(DATA / "strava" / "gap_export", export)
+    doc = _merges_in_import(device, export)
+    assert doc["duplicates_merged"] == 1
+    (merge,) = doc["merges"]
+    assert {merge["kept"]["source"], merge["merged"]["source"]} == {"fit", "strava"}
+    assert merge["kept"]["start"].startswith("2022-05-29T15:53")
+    assert merge["sport"] == "run"
