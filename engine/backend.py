@@ -1,38 +1,86 @@
-"""The one module that touches durable_rules. Nothing else imports ``durable``.
+"""The one module that touches durable_rules' C core (``durable_rules_engine``).
 
-durable_rules (a C Rete core) has sharp edges, all handled here (see
-``../shared/engine-notes.md``):
+What the core does for us: it compiles the rules (``create_ruleset``, a JSON definition) into
+a Rete network; ``assert_fact``/``retract_fact`` run facts through it; the rules that match are
+queued per session and handed out one at a time (``start_action_for_state``, then
+``complete_and_start_action`` once we ran the action, or ``abandon_action`` to give it up);
+facts an action asserts are matched before the queue moves on (forward chaining).
 
-- ``durable.lang`` is process-global: we use :class:`durable.engine.Host` directly, one per
-  backend, with its two never-ending timer threads switched off.
-- Sessions are capped at 1,024 and ``delete_state`` can crash: athletes' facts live in our code;
-  each evaluation borrows the single session ``SID``, and everything asserted (facts and the
-  facts rules derived) is retracted before the call returns.
-- Message identity is a 32-bit FNV hash of ``id``: every fact gets a short id from a fixed pool
-  checked collision-free at import.
+Its sharp edges, how each is handled here, and the test that pins it (B = tests/test_backend.py,
+H = tests/test_core_hazards.py, I = tests/test_isolation.py; see ``../shared/engine-notes.md``):
+
+- ``durable.lang`` is process-global and ``durable.engine.Host`` starts timer threads that never
+  stop: we drive the C core directly, one ruleset per backend.
+  B test_backends_do_not_share_state
+- Sessions are capped at 1,024: athletes' facts live in our code; each evaluation borrows the
+  single session ``SID`` and retracts everything asserted (facts and what rules derived)
+  before it returns.
+  B test_more_than_1024_evaluations_do_not_exhaust_sessions
+  B test_repeated_evaluations_are_independent_and_leave_nothing_behind
+- An exception escaping while the core has an action open (an exception from a signal handler
+  such as a per-request timeout, ``KeyboardInterrupt``, ``SystemExit``: any ``BaseException``)
+  left the action open: the session stayed locked, every later evaluation on that engine
+  returned no firings and no error (no cards at all, red flags included), and once the action's
+  lease ran out the core crashed in ``start_action_for_state``. Now, whatever escapes,
+  ``abandon_action(ruleset, state)`` releases the action, the queued actions are drained, the
+  facts retracted, and the exception is re-raised to the caller as it is; an error raised by a
+  rule is an :class:`EngineError` (``__cause__`` = the original) unless the runtime records it
+  as a pack failure. If the cleanup itself is interrupted, the next evaluation starts from a
+  freshly compiled ruleset.
+  H test_an_interrupt_during_a_derive_action_reaches_the_app_and_night_pain_still_shows_after
+  H test_a_timeout_signal_that_lands_in_a_derive_action_reaches_the_app_within_its_deadline
+  H test_a_timeout_that_lands_between_two_calls_into_the_core_is_re_raised_and_the_engine_recovers
+  H test_an_interrupt_during_the_cleanup_leaves_the_next_evaluation_whole
+- The core never frees a compiled ruleset by itself (~1.5 MB per engine with the built-in
+  packs; 131,072 handles per process at most). A ``weakref.finalize`` on each backend frees
+  its session (``delete_state``, only once it is empty: it may crash on a session holding
+  facts) and then its ruleset (``delete_ruleset``, which alone leaves the session's memory
+  behind) when the engine is dropped.
+  H test_an_app_that_builds_an_engine_per_request_does_not_run_out_of_memory
+  H test_a_dropped_engine_frees_its_ruleset_in_the_core
+- The core keys message ids, field names and aliases by a 32-bit hash of the name, not by the
+  name: FNV-1a (its ``fnv1Hash32`` xors then multiplies, over signed chars). Fact ids come from
+  a fixed pool checked collision-free under FNV-1a at import. At build time every fact type,
+  alias and field name the rules test, show or derive is checked against the others and
+  against the names the core reserves (``HASH_*`` in its sources): a collision is refused with
+  a :class:`RulesetError` naming both names, the rule, its file and line.
+  H test_the_id_pool_is_checked_with_the_hash_the_core_keys_messages_by
+  H test_a_pack_deriving_two_fields_the_core_cannot_tell_apart_is_refused_naming_both
+  H test_a_field_with_the_hash_of_the_message_id_is_refused_as_reserved_by_the_core
 - Exceptions in actions are swallowed by the core: our actions never raise into it; an error is
-  recorded and re-raised as :class:`EngineError` after the evaluation.
+  recorded and raised after the evaluation.
+  B test_exceptions_in_actions_surface
 - Types: only str, bool, int and finite floats in plain decimal notation reach the core.
+  B test_types_are_normalized_before_the_core
 - ``assert_facts`` loses firings and segfaults on empty lists: we assert one fact per call.
+  B test_fact_no_rule_matches_is_ignored_not_lost
 - Joins between facts (``{"$gte": {"f": {"alias": "g"}}}``) read past the core's buffers when
-  a comparison fails (valgrind: invalid reads in ``reduceExpressionSequence``; a segfault
-  depending on the heap) and raise error 311 on a missing field: the compiler never emits
-  them; joins are checked in Python by each rule's ``accept`` function.
+  a comparison fails (valgrind: invalid reads in ``reduceExpressionSequence``) and raise error
+  311 on a missing field: the compiler never emits them; joins are checked in Python by each
+  rule's ``accept`` function.
+  B test_forward_chaining_and_joins
 - Not thread-safe: every call holds the backend's lock.
+  B test_calls_are_serialized_across_threads
+- A crash inside the core (segfault, abort) takes its process with it: apps that cannot afford
+  that evaluate in worker processes (:mod:`stridewise.engine.isolation`); a crashed worker is
+  replaced, the evaluation retried once, then reported as an error naming athlete and packs.
+  I test_a_worker_that_crashes_is_replaced_and_the_evaluation_retried
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import durable_rules_engine as core  # the C core shipped by the durable-rules distribution
 
-from .errors import EngineError
+from .errors import EngineError, RulesetError
 
 SID = "1"
 #: The core stores at most 64 properties per message (``MAX_OBJECT_PROPERTIES``).
@@ -40,20 +88,74 @@ MAX_FIELDS = 60
 _ID_POOL_SIZE = 4096
 
 
-def fnv1_32(data: bytes) -> int:
-    """FNV-1 32-bit, the hash durable_rules keys messages by."""
+def fnv1a_32(data: bytes) -> int:
+    """The 32-bit hash the core keys names and message ids by (its ``fnv1Hash32``).
+
+    It is FNV-1a (xor, then multiply), over C ``char``s: on the platforms we build for these are
+    signed, so a byte >= 0x80 is sign-extended before the xor.
+    """
     h = 0x811C9DC5
     for byte in data:
+        h ^= byte | 0xFFFFFF00 if byte >= 0x80 else byte
         h = (h * 0x01000193) & 0xFFFFFFFF
-        h ^= byte
     return h
+
+
+#: Former name of :func:`fnv1a_32` (it was FNV-1, which the core does not use).
+fnv1_32 = fnv1a_32
+
+
+def name_hash(name: str) -> int:
+    """The hash the core gives a field or alias name (the bytes between the JSON quotes)."""
+    return fnv1a_32(json.dumps(name, ensure_ascii=False)[1:-1].encode())
+
+
+#: Names the core itself reads by hash (``HASH_*`` in ``rete.c``, ``state.h``, ``events.c``),
+#: with the value the core's headers give. A field or alias with the same hash as one of these
+#: (and another spelling) would be read as the core's own.
+CORE_NAMES: Mapping[str, int] = {
+    "id": 926444256,
+    "sid": 3593476751,
+    "$i": 1622948014,
+    "all": 321211332,
+    "any": 740945997,
+    "pri": 1450887882,
+    "count": 967958004,
+    "cap": 41178555,
+    "dist": 1281379241,
+    "$lt": 542787579,
+    "$lte": 2350824890,
+    "$gt": 507407960,
+    "$gte": 3645344263,
+    "$eq": 256037865,
+    "$neq": 2488026869,
+    "$mt": 576092554,
+    "$imt": 1472564215,
+    "$iall": 3261766877,
+    "$iany": 3379504400,
+    "$ex": 373481198,
+    "$nex": 2605470202,
+    "$or": 340911698,
+    "$and": 3746487396,
+    "$m": 1690058490,
+    "name": 2369371622,
+    "$add": 4081054038,
+    "$sub": 1040718071,
+    "$mul": 304370403,
+    "$div": 130502,
+    "$l": 1706836109,
+    "$r": 1203507539,
+    "$forward": 739185624,
+}
+#: Fields every fact or derived fact carries besides what rules name.
+_OUR_NAMES = ("type", "rule")
 
 
 def _id_pool(size: int) -> tuple[str, ...]:
     ids = tuple(f"f{i}" for i in range(size))
-    hashes = {fnv1_32(i.encode()) for i in ids}
+    hashes = {fnv1a_32(i.encode()) for i in ids}
     if len(hashes) != len(ids):  # pragma: no cover - checked by a test; would be a core change
-        raise RuntimeError("fact id pool has FNV-1 collisions")
+        raise RuntimeError("fact id pool has FNV-1a collisions")
     return ids
 
 
@@ -63,6 +165,8 @@ FACT_IDS = _id_pool(_ID_POOL_SIZE)
 Action = Callable[[Mapping[str, Mapping[str, Any]]], Sequence[Mapping[str, Any]]]
 #: A check of a match (alias -> fields) that must pass for the firing to count.
 Accept = Callable[[Mapping[str, Mapping[str, Any]]], bool]
+#: Where a rule comes from, for errors: file and line.
+Origin = tuple[str | None, int | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,12 +181,50 @@ class Firing:
 class _Evaluation:
     firings: list[Firing] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
+    causes: list[Exception] = dataclasses.field(default_factory=list)
     asserted: list[tuple[dict[str, Any], str]] = dataclasses.field(default_factory=list)
     next_id: int = 0
     closing: bool = False
+    #: The state whose action loop is running (between ``start_action_for_state`` and the
+    #: ``complete_and_start_action`` that ends it): abandoned if anything escapes.
+    open_state: int | None = None
+    states: set[int] = dataclasses.field(default_factory=set)
 
 
 _NOT_HANDLED, _OBSERVED, _NO_STATE = 1, 2, 3
+
+
+def _delete_ruleset(handle: int) -> None:
+    """Free a ruleset and its session (``delete_ruleset`` alone leaves the session, ~0.3 MB)."""
+    with contextlib.suppress(Exception):  # 309: no session was ever created
+        if json.loads(core.get_facts(handle, SID)) == []:  # only an emptied session is freed
+            core.delete_state(handle, SID)
+    with contextlib.suppress(Exception):  # the handle is ours and valid; nobody to tell
+        core.delete_ruleset(handle)
+
+
+class _Ruleset:
+    """A compiled ruleset in the core, freed (``delete_ruleset``) when its owner is dropped."""
+
+    def __init__(self, owner: object, definition: str, name: str) -> None:
+        self.definition = definition
+        self.name = name
+        self.handle = self._create()
+        self._free = weakref.finalize(owner, _delete_ruleset, self.handle)
+        self._free.atexit = False  # at exit the process frees everything anyway
+
+    def _create(self) -> int:
+        try:
+            return int(core.create_ruleset(self.name, self.definition))
+        except Exception as exc:
+            raise EngineError(f"the rules core refused the compiled rules: {exc}") from None
+
+    def replace(self, owner: object) -> None:
+        """Free this ruleset and compile a fresh one (after a cleanup that did not finish)."""
+        self._free()
+        self.handle = self._create()
+        self._free = weakref.finalize(owner, _delete_ruleset, self.handle)
+        self._free.atexit = False
 
 
 class RulesBackend:
@@ -91,15 +233,25 @@ class RulesBackend:
     ``rules`` maps a rule key to ``(condition, priority, action)`` or ``(condition, priority,
     action, accept)`` where ``condition`` is a durable_rules condition dict (``{"all": [...]}``
     or ``{"any": [...]}``) and ``accept`` (optional) vets each match before it counts.
+    ``names`` lists ``(field name, rule key)`` for fields the facts carry that conditions do not
+    name (fields cards show, fields actions derive); ``origins`` maps a rule key to its file and
+    line, for errors. Names whose hashes collide in the core are refused (:class:`RulesetError`).
 
     We drive the C core (``durable_rules_engine``) directly, as ``durable.engine`` does, without
-    its Host: no timer threads, no global registry, and far less per-firing overhead.
+    its Host: no timer threads, no global registry, and far less per-firing overhead. The
+    compiled ruleset is freed when the backend is garbage-collected.
     """
 
     _counter = 0
     _counter_lock = threading.Lock()
 
-    def __init__(self, rules: Mapping[str, tuple[Any, ...]]) -> None:
+    def __init__(
+        self,
+        rules: Mapping[str, tuple[Any, ...]],
+        *,
+        names: Iterable[tuple[str, str]] = (),
+        origins: Mapping[str, Origin] | None = None,
+    ) -> None:
         with RulesBackend._counter_lock:
             RulesBackend._counter += 1
             self.name = f"stridewise{RulesBackend._counter}"
@@ -107,18 +259,24 @@ class RulesBackend:
         self._actions: dict[str, Action | None] = {key: spec[2] for key, spec in rules.items()}
         self._accept: dict[str, Accept] = {k: spec[3] for k, spec in rules.items() if len(spec) > 3}
         self._eval: _Evaluation | None = None
+        #: Set while an evaluation's cleanup has not finished: the next call starts afresh.
+        self._dirty = False
         definition = {
             key: {**json.loads(json.dumps(condition)), "pri": priority}
             for key, (condition, priority, *_) in rules.items()
         }
-        self._handle: int | None = None
+        check_names(
+            [(n, key) for key, rule in definition.items() for n in condition_names(rule)]
+            + list(names),
+            origins or {},
+        )
+        self._ruleset: _Ruleset | None = None
         if definition:
-            try:
-                self._handle = core.create_ruleset(
-                    self.name, json.dumps(definition, ensure_ascii=False)
-                )
-            except Exception as exc:
-                raise EngineError(f"the rules core refused the compiled rules: {exc}") from None
+            self._ruleset = _Ruleset(self, json.dumps(definition, ensure_ascii=False), self.name)
+
+    @property
+    def _handle(self) -> int | None:
+        return self._ruleset.handle if self._ruleset is not None else None
 
     # -- the core's protocol ---------------------------------------------------------------------
 
@@ -132,20 +290,41 @@ class RulesBackend:
         return 0 if result[0] == _NO_STATE else int(result[1])
 
     def _run_actions(self, ev: _Evaluation, state_handle: int) -> None:
-        """Run every action due, one at a time; actions may assert derived facts (chaining)."""
-        started = core.start_action_for_state(self._handle, state_handle)
-        if not started:
-            return
-        state_json, message_json = started[0], started[1]
-        while True:
-            message = json.loads(message_json)
-            for key, matched in message.items():
-                self._on_fire(ev, key, matched)
-                break
-            core.update_state(self._handle, state_json)
-            message_json = core.complete_and_start_action(self._handle, state_handle)
-            if not message_json:
+        """Run every action due, one at a time; actions may assert derived facts (chaining).
+
+        Whatever escapes (an exception from a signal handler, ``KeyboardInterrupt``, an error
+        of the core), the action the core has open is abandoned before it propagates: an open
+        action locks the session (later evaluations see no firings at all) and, once its lease
+        runs out, makes the core crash in ``start_action_for_state``.
+        """
+        ev.states.add(state_handle)
+        ev.open_state = state_handle
+        try:
+            started = core.start_action_for_state(self._handle, state_handle)
+            if not started:
+                ev.open_state = None
                 return
+            state_json, message_json = started[0], started[1]
+            while True:
+                message = json.loads(message_json)
+                for key, matched in message.items():
+                    self._on_fire(ev, key, matched)
+                    break
+                core.update_state(self._handle, state_json)
+                message_json = core.complete_and_start_action(self._handle, state_handle)
+                if not message_json:
+                    ev.open_state = None
+                    return
+        except BaseException:
+            self._abandon(ev)
+            raise
+
+    def _abandon(self, ev: _Evaluation) -> None:
+        """Release the action the core has open, if any (harmless when none is)."""
+        state = ev.open_state
+        if state is not None and self._handle is not None:
+            core.abandon_action(self._handle, state)
+            ev.open_state = None
 
     def _on_fire(self, ev: _Evaluation, key: str, raw: Any) -> None:
         if ev.closing:
@@ -165,6 +344,7 @@ class RulesBackend:
                 self._assert(ev, dict(derived), run_actions=False)
         except Exception as exc:  # never let the core swallow it
             ev.errors.append(f"rule {key}: {type(exc).__name__}: {exc}")
+            ev.causes.append(exc)
 
     def _assert(self, ev: _Evaluation, fact: dict[str, Any], *, run_actions: bool = True) -> None:
         if len(fact) > MAX_FIELDS:
@@ -178,16 +358,16 @@ class RulesBackend:
         msg["sid"] = SID
         ev.next_id += 1
         text = json.dumps(msg, ensure_ascii=False)  # kept: the retraction sends the same text
+        ev.asserted.append((msg, text))  # before the core sees it: retracting an unknown is safe
         try:
             state_handle = self._core_assert(msg, text)
         except EngineError:
             raise
         except Exception as exc:  # the core failed half-way: the fact may be stored
-            ev.asserted.append((msg, text))
             raise EngineError(f"the rules core rejected a {msg.get('type')} fact: {exc}") from None
         if state_handle is None:
-            return  # no rule looks at this fact: the core does not store it
-        ev.asserted.append((msg, text))
+            ev.asserted.pop()  # no rule looks at this fact: the core does not store it
+            return
         if run_actions:  # inside an action, the running loop picks up what this caused
             self._run_actions(ev, state_handle)
 
@@ -200,29 +380,60 @@ class RulesBackend:
             ev.errors.append(f"{what} {msg.get('type')}: {exc}")
 
     def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> list[Firing]:
-        """Assert ``facts``, run the rules to quiescence, retract everything, return firings."""
-        if self._handle is None:
+        """Assert ``facts``, run the rules to quiescence, retract everything, return firings.
+
+        Never returns a partial result: an error in a rule raises :class:`EngineError` (its
+        ``__cause__`` is the first exception a rule raised); anything else that escapes
+        (``KeyboardInterrupt``, a ``TimeoutError`` from a signal handler, ...) is re-raised as
+        it is. Either way the core's open action is abandoned and the session emptied first, so
+        the next evaluation on this backend is whole.
+        """
+        if self._ruleset is None:
             return []
         with self._lock:
+            if self._dirty:  # the last cleanup was itself interrupted: start from a fresh ruleset
+                self._ruleset.replace(self)
+                self._dirty = False
             ev = self._eval = _Evaluation()
+            self._dirty = True
+            escaped: BaseException | None = None
             try:
                 for fact in facts:
                     self._assert(ev, dict(fact))
                     if ev.errors:
                         break
-            finally:
-                ev.closing = True
-                for msg, text in reversed(ev.asserted):
-                    self._retract(ev, msg, text, "retracting")
-                self._eval = None
-                for msg in self._leftover():  # whatever the core kept despite an error
-                    self._retract(ev, msg, json.dumps(msg, ensure_ascii=False), "cleaning up")
-                leftover = self._leftover()
-                if leftover:
-                    ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
+            except BaseException as exc:  # re-raised below, once the session is clean
+                escaped = exc
+            self._cleanup(ev)
+            self._dirty = False
+            if escaped is not None:
+                raise escaped
             if ev.errors:
-                raise EngineError("; ".join(ev.errors))
+                raise EngineError("; ".join(ev.errors)) from (ev.causes[0] if ev.causes else None)
             return ev.firings
+
+    def _cleanup(self, ev: _Evaluation) -> None:
+        """Abandon any open action, drain what is queued, retract everything asserted."""
+        ev.closing = True
+        self._abandon(ev)
+        for state in sorted(ev.states):  # actions still queued fire (ignored) and complete
+            self._drain(ev, state)
+        for msg, text in reversed(ev.asserted):
+            self._retract(ev, msg, text, "retracting")
+        self._eval = None
+        for msg in self._leftover():  # whatever the core kept despite an error
+            self._retract(ev, msg, json.dumps(msg, ensure_ascii=False), "cleaning up")
+        leftover = self._leftover()
+        if leftover:
+            ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
+            if self._ruleset is not None:
+                self._ruleset.replace(self)
+
+    def _drain(self, ev: _Evaluation, state: int) -> None:
+        try:
+            self._run_actions(ev, state)
+        except Exception as exc:
+            ev.errors.append(f"clearing queued actions: {exc}")
 
     def _leftover(self) -> list[Any]:
         try:
@@ -250,3 +461,79 @@ def normalize(value: Any, name: str = "value") -> Any:
             raise EngineError(f"field {name!r} is too large ({value})")
         return round(value, 6)
     raise EngineError(f"field {name!r} has unsupported type {type(value).__name__}")
+
+
+# -- names the core keys by hash ----------------------------------------------------------------
+
+
+def _base_name(name: str) -> str:
+    """An alias as the core hashes it: without its ``$not``/``$all``/``$any`` suffix."""
+    return name[:-4] if name.endswith(("$not", "$all", "$any")) else name
+
+
+def condition_names(rule: Mapping[str, Any]) -> Iterator[str]:
+    """Every alias and field name a compiled rule (``{"all"|"any": [...], "pri": n}``) uses."""
+    for group in ("all", "any"):
+        for pattern in rule.get(group) or ():
+            for alias, expression in pattern.items():
+                yield _base_name(alias)
+                yield from _expression_names(expression)
+
+
+def _expression_names(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _expression_names(item)
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if key.startswith("$"):  # an operator: $and/$or (lists), $gt/$ex... ({field: value})
+                yield from _expression_names(value)
+                continue
+            yield from key.split(".")
+            if isinstance(value, Mapping):  # another fact's field ({alias: field}) or arithmetic
+                yield from _operand_names(value)
+
+
+def _operand_names(node: Mapping[str, Any]) -> Iterator[str]:
+    for key, value in node.items():
+        if key.startswith("$"):
+            if isinstance(value, Mapping):
+                yield from _operand_names(value)
+            continue
+        yield key
+        if isinstance(value, str):
+            yield from value.split(".")
+        elif isinstance(value, Mapping):
+            yield from _operand_names(value)
+
+
+def check_names(uses: Iterable[tuple[str, str]], origins: Mapping[str, Origin]) -> None:
+    """Refuse names (with the rule keys using them) that the core could not tell apart.
+
+    The core keys fields and aliases by a 32-bit FNV-1a hash of the name, not by the name:
+    two spellings with one hash in one ruleset would make a test on one read the other.
+    """
+    by_hash: dict[int, dict[str, str | None]] = {}
+    for name in (*CORE_NAMES, *_OUR_NAMES):
+        by_hash.setdefault(name_hash(name), {})[name] = None
+    for name, key in uses:
+        by_hash.setdefault(name_hash(name), {}).setdefault(name, key)
+    for value, spellings in by_hash.items():
+        if len(spellings) < 2:
+            continue
+        (first, key1), (second, key2) = sorted(
+            spellings.items(), key=lambda item: (item[1] is not None, item[0])
+        )[:2]
+        where = [k for k in (key2, key1) if k is not None]
+        file, line = origins.get(where[0], (None, None)) if where else (None, None)
+        raise RulesetError(
+            f"names {_described(first, key1)} and {_described(second, key2)} have the same "
+            f"hash in the rules core (FNV-1a {value}): a test on one would read the other; "
+            "rename one of them",
+            file=file,
+            line=line,
+        )
+
+
+def _described(name: str, key: str | None) -> str:
+    return f"{name!r} (reserved by the rules core)" if key is None else f"{name!r} (rule {key})"

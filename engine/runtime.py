@@ -119,6 +119,10 @@ class Engine:
                 )
                 for r in self.rules
             },
+            names=_names_sent(self.rules, self.wording),
+            origins={
+                r.key: (r.pack.origin, r.pack.lines.get(r.rule["id"]) or None) for r in self.rules
+            },
         )
         self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
@@ -436,6 +440,20 @@ def _fields_used(
             fields.setdefault(fact_type, set()).update(rule.used_fields.get(alias, ()))
             fields[fact_type].update(shown.get(alias, ()))
     return {t: frozenset(f) for t, f in fields.items()}
+
+
+def _names_sent(
+    rules: Sequence[CompiledRule], wording: Mapping[str, Wording]
+) -> list[tuple[str, str]]:
+    """(name, rule key) for every field and fact type the core sees: tested, shown, derived."""
+    names = [(f, r.key) for r in rules for fields in r.used_fields.values() for f in fields]
+    for r in rules:
+        derive = r.rule["then"].get("derive") or {}
+        names += [(d, r.key) for d in [derive.get("fact") or "", *(derive.get("fields") or ())]]
+    for key, words in wording.items():  # fields a clinic's wording shows are sent too
+        for text in (words.summary or "", words.detail or ""):
+            names += [(m.group(2), key) for m in PLACEHOLDER.finditer(text) if m.group(2)]
+    return [n for n in names if n[0]]
 
 
 def _resolve(
