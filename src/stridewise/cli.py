@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -156,6 +157,7 @@ def _events_from(
         return result.events
     with Store(db) as store:
         events = store.load()
+        _warn_store(store)
     journal = default_journal()
     if journal.exists():  # what `stridewise log` wrote counts without an import step
         result = _import([str(journal)], host, quiet=True)
@@ -182,9 +184,11 @@ def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path |
     """
     result = _import(paths, PluginHost(), quiet=as_json)
     summary = result.summary()
-    if not no_store:
+    nothing = not result.events and bool(result.skipped or not result.files_read)
+    if not no_store and not nothing:
         with Store(db) as store:
             saved = store.save(result.events, summary)
+            _warn_store(store)
             summary["stored"] = {
                 "database": str(store.path),
                 "new_events": saved.added,
@@ -193,6 +197,8 @@ def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path |
             }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
+        if nothing:
+            raise StridewiseError("nothing could be read from the given paths; nothing was stored")
         return
     table = Table(title="Import summary", show_header=True)
     table.add_column("source")
@@ -211,6 +217,77 @@ def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path |
             f"{st['total_events']} in all"
         )
     _print_skipped(result)
+    if nothing:
+        raise StridewiseError("nothing could be read from the given paths; nothing was stored")
+
+
+def _warn_store(store: Store) -> None:
+    """Name every stored row that could not be read (they were skipped; the rest counts)."""
+    for bad in store.problems:
+        err_console.print(
+            f"[yellow]warning:[/] {escape(store.path)}: {escape(bad)}; skipped "
+            "(see 'stridewise db check --repair')",
+            highlight=False,
+        )
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Check and repair the stored history."""
+
+
+@db_group.command("check")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move unreadable rows out of the history into a file beside it (nothing is deleted "
+    "without a copy).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@_db_option
+def db_check(repair: bool, as_json: bool, db: Path | None) -> None:
+    """Read every stored event back through the event schema, and run SQLite's own check.
+
+    Exits 1 when something is wrong and was not repaired.
+    """
+    with Store(db) as store:
+        found = store.check()
+        moved: list[Any] = []
+        backup = None
+        if repair and found.bad_rows:
+            moved, backup = store.repair()
+    fixed = bool(moved) and found.integrity == ("ok",)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "database": str(found.path),
+                    "events": found.events,
+                    "integrity": list(found.integrity),
+                    "bad_rows": [dataclasses.asdict(b) for b in found.bad_rows],
+                    "repaired": [dataclasses.asdict(b) for b in moved],
+                    "moved_to": str(backup) if backup else None,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        click.echo(
+            f"{plain(found.path)}: {found.events} readable events, "
+            f"{len(found.bad_rows)} unreadable row(s); "
+            f"SQLite check: {plain('; '.join(found.integrity))}"
+        )
+        for bad in found.bad_rows:
+            click.echo(f"  {plain(bad)}")
+        if moved:
+            click.echo(
+                f"repaired: {len(moved)} row(s) moved out of the history into {plain(backup)}"
+            )
+        elif found.bad_rows:
+            click.echo("run 'stridewise db check --repair' to move them out")
+    if not (found.ok or fixed):
+        sys.exit(1)
 
 
 @cli.command("events")
@@ -263,7 +340,12 @@ def _report(
         }
         if entry is not None:
             out["decision_id"] = entry["decision_id"]
+        if evaluation.failures:
+            # A pack that failed is an error, never a quieter report.
+            out["errors"] = [f.to_dict() for f in evaluation.failures]
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        if evaluation.failures:
+            sys.exit(1)
         return
     training = next(f for f in history.facts(day) if f["type"] == "training")
     console.print(
@@ -275,7 +357,13 @@ def _report(
             f"rule packs: {escape(', '.join(f'{p.id} {p.version}' for p in engine.packs))}",
         )
     )
-    if not cards:
+    for failure in evaluation.failures:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(failure))}: this pack's findings are missing from "
+            "the report below; do not read it as complete",
+            highlight=False,
+        )
+    if not cards and not evaluation.failures:
         console.print("No recommendations today: nothing in the data calls for one.")
     for card in cards:
         _print_card(card)
@@ -293,6 +381,8 @@ def _report(
         console.print(
             f"[dim]decision {escape(entry['decision_id'])} logged to {escape(decision_log)}[/]"
         )
+    if evaluation.failures:
+        sys.exit(1)
 
 
 def _print_card(card: Card) -> None:
