@@ -39,6 +39,11 @@ from typing import Any
 
 import yaml
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks; appends are not guarded
+    fcntl = None  # type: ignore[assignment]
+
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import Event, load_event, stable_id
 from stridewise.plugins import Skipped, hookimpl
@@ -302,12 +307,48 @@ def _csv_value(text: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def journal_lock(path: Path) -> Iterator[None]:
+    """Hold the journal's lock (``.<name>.lock`` beside it) so read-modify-writes serialise.
+
+    Every ``stridewise log`` takes it around reading the journal, adding the entry and moving
+    the new file into place; a second writer waits instead of overwriting the first one's entry.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    if fcntl is None:
+        yield
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder before us removed that lock file: take the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # removed while held, so a waiter on it notices and retries
+        os.close(fd)  # closing releases the lock
+
+
 def append_entry(path: Path, kind: str, entry: Mapping[str, Any]) -> Event:
     """Validate ``entry`` and append it to the journal atomically; return the event.
 
     The new file is written beside the old one and moved into place: a failure at any point
-    leaves the journal exactly as it was.
+    leaves the journal exactly as it was. Concurrent appends wait for each other
+    (:func:`journal_lock`), so none is lost.
     """
+    with journal_lock(path):
+        return _append_locked(path, kind, entry)
+
+
+def _append_locked(path: Path, kind: str, entry: Mapping[str, Any]) -> Event:
     event = to_event(kind, entry, file=str(path), row="new entry")
     section = KIND_SECTION[kind]
     stored = {k: v for k, v in normalize_entry(kind, entry).items() if k != "source" or v != SOURCE}

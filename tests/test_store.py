@@ -76,7 +76,7 @@ def test_failed_write_leaves_previous_history_intact(
                 return real.__exit__(*exc)
 
         monkeypatch.setattr(store, "_conn", Failing())
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(StridewiseError, match="disk I/O error"):
             store.save([run_event(3)])
     with Store(tmp_path / "h.db") as store:
         assert sorted(e.id for e in store.load()) == ["j:1", "j:2"]

@@ -15,10 +15,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import CrossTraining, Event, Run, deduplicate
+from stridewise.engine.events import (
+    EVENT_CLASSES,
+    CrossTraining,
+    Event,
+    Run,
+    deduplicate,
+    dump_event,
+    load_event,
+)
 from stridewise.plugins import Adapter, PluginHost, Skipped
 
 
@@ -139,11 +147,22 @@ def _merge_entry(kept: Run | CrossTraining, other: Run | CrossTraining) -> dict[
 
 
 def _read(adapter: Adapter, path: Path) -> list[Event | Skipped]:
-    """Everything one adapter yields for one input; failures become a :class:`Skipped`."""
+    """Everything one adapter yields for one input; failures become a :class:`Skipped`.
+
+    Every event goes through the event schema again (a plugin's dataclass may hold a date in
+    the year 9999 or a negative distance); what is not an event at all (a dict, a string,
+    None) is reported once per type with the adapter's name. Nothing of either reaches the
+    history.
+    """
     items: list[Event | Skipped] = []
+    wrong: Counter[str] = Counter()
     try:
         for item in adapter.read(path):  # items read before a failure are kept
-            items.append(item)
+            checked = _checked(adapter, path, item)
+            if checked is None:
+                wrong[type(item).__name__] += 1
+            else:
+                items.append(checked)
     except InputError as exc:
         located = exc if exc.file else exc.located(file=str(path))
         items.append(Skipped(str(located.file), located.reason, located.row))
@@ -151,7 +170,45 @@ def _read(adapter: Adapter, path: Path) -> list[Event | Skipped]:
         items.append(
             Skipped(str(path), f"adapter {adapter.name} failed: {type(exc).__name__}: {exc}")
         )
+    for type_name, n in sorted(wrong.items()):
+        items.append(
+            Skipped(
+                str(path),
+                f"adapter {adapter.name} yielded {n} item(s) of type {type_name}, not events; "
+                "ignored (a bug in that plugin)",
+            )
+        )
     return items
+
+
+_EVENT_TYPES = tuple(EVENT_CLASSES.values())
+_BUILT_IN = "stridewise.adapters."
+
+
+def _checked(adapter: Adapter, path: Path, item: object) -> Event | Skipped | None:
+    """``item`` validated through the event schema, a :class:`Skipped` saying why it is
+    refused, or None when it is not an event at all."""
+    if isinstance(item, Skipped):
+        return item
+    if not isinstance(item, _EVENT_TYPES):
+        return None
+    event = cast(Event, item)
+    if type(adapter).__module__.startswith(_BUILT_IN):
+        return event  # the built-in adapters build every event through the schema already
+    try:
+        return load_event(dump_event(event))
+    except InputError as exc:
+        return Skipped(
+            str(path),
+            f"adapter {adapter.name} yielded an invalid {event.kind} event {event.id!r} "
+            f"(refused): {exc.reason}",
+        )
+    except Exception as exc:  # a dataclass filled with values of the wrong type
+        return Skipped(
+            str(path),
+            f"adapter {adapter.name} yielded a malformed {event.kind} event (refused): "
+            f"{type(exc).__name__}: {exc}",
+        )
 
 
 #: Below this many files a process pool costs more than it saves.

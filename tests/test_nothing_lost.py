@@ -1,0 +1,305 @@
+"""Nothing lost on writes: a corrupt row, a plugin's bad events, someone else's database, a
+read-only or full disk, an import that could read nothing. Each ends in one clear line naming
+the file, and what could be kept is kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from stridewise.adapters.journal import append_entry
+from stridewise.cli import cli
+from stridewise.engine.errors import StridewiseError
+from stridewise.engine.events import load_event
+from stridewise.store import Store
+
+
+def _run(n: int) -> Any:
+    return load_event(
+        {
+            "kind": "run",
+            "id": f"j:{n}",
+            "source": "journal",
+            "distance_m": 5000.0 + n,
+            "start": f"2026-03-{n:02d}T07:00:00Z",
+        }
+    )
+
+
+def _journal(tmp_path: Path, runs: int = 3) -> Path:
+    journal = tmp_path / "me.yaml"
+    for n in range(1, runs + 1):
+        append_entry(journal, "run", {"date": f"2026-03-{n:02d}", "distance_km": 5 + n})
+    return journal
+
+
+def _corrupt(db: Path, event_id: str, body: str = "{not json") -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE events SET body = ? WHERE id = ?", (body, event_id))
+    conn.close()
+
+
+# -- a corrupt row ---------------------------------------------------------------------------
+
+
+def test_one_corrupt_row_is_named_and_skipped_and_the_report_still_shows(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.save([_run(n) for n in range(1, 6)])
+    _corrupt(db, "j:3")
+    with Store(db) as store:
+        events = store.load()
+        assert sorted(e.id for e in events) == ["j:1", "j:2", "j:4", "j:5"]
+        (bad,) = store.problems
+        assert bad.id == "j:3" and "not JSON" in bad.reason
+    runner = CliRunner()
+    out = runner.invoke(cli, ["report", "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    assert "'j:3'" in out.stderr and "db check --repair" in out.stderr
+    assert json.loads(out.stdout)["as_of"]
+    # an import into that history works too, and leaves the unreadable row for the repair
+    journal = _journal(tmp_path, runs=1)
+    out = runner.invoke(cli, ["import", str(journal), "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["stored"]["new_events"] == 1
+
+
+def test_db_check_names_the_bad_rows_and_repair_moves_them_out_with_a_copy(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.save([_run(n) for n in range(1, 6)])
+    _corrupt(db, "j:2")
+    poisoned = {"kind": "run", "id": "j:4", "source": "journal", "distance_m": -1e12}
+    poisoned["start"] = "9999-12-31T07:00:00Z"
+    _corrupt(db, "j:4", json.dumps(poisoned))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["db", "check", "--db", str(db)])
+    assert out.exit_code == 1, out.output
+    assert "3 readable events, 2 unreadable row(s)" in out.stdout
+    assert "'j:2'" in out.stdout and "not JSON" in out.stdout
+    assert "'j:4'" in out.stdout and "future" in out.stdout
+    out = runner.invoke(cli, ["db", "check", "--repair", "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert sorted(r["id"] for r in report["repaired"]) == ["j:2", "j:4"]
+    moved = Path(report["moved_to"])
+    assert stat.S_IMODE(moved.stat().st_mode) == 0o600
+    kept = [json.loads(line) for line in moved.read_text().splitlines()]
+    assert {k["id"]: k["body"] for k in kept}["j:2"] == "{not json"  # nothing lost: a copy
+    again = runner.invoke(cli, ["db", "check", "--db", str(db)])
+    assert again.exit_code == 0 and "3 readable events, 0 unreadable" in again.stdout
+
+
+# -- a plugin's events -----------------------------------------------------------------------
+
+
+PLUGIN = """
+import datetime as dt
+from stridewise.engine.events import Run
+from stridewise.plugins import hookimpl
+
+def _run(**kw):
+    base = dict(id="bad:1", source="badfmt", distance_m=5000.0,
+                start=dt.datetime(2026, 3, 1, 7, tzinfo=dt.timezone.utc))
+    base.update(kw)
+    return Run(**base)
+
+class Adapter:
+    name = "badfmt"
+    description = "a plugin that yields what it should not"
+    def recognise(self, path):
+        return path.suffix == ".bad"
+    def read(self, path):
+        what = path.read_text().strip()
+        if what == "future":
+            yield _run(start=dt.datetime(9999, 12, 31, 7, tzinfo=dt.timezone.utc))
+        elif what == "negative":
+            yield _run(id="bad:2", distance_m=-1e12)
+        elif what == "wrong types":
+            yield {"kind": "run", "distance_m": 5000}
+            yield "a run"
+            yield None
+        elif what == "good":
+            yield _run(id="bad:ok", start=dt.datetime(2026, 3, 9, 7, tzinfo=dt.timezone.utc))
+
+@hookimpl
+def stridewise_register_adapters(register):
+    register(Adapter())
+"""
+
+
+@pytest.fixture
+def bad_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    (pkg / "sw_bad_events_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    dist = pkg / "sw_bad_events_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sw-bad-events\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[stridewise]\nbadfmt = sw_bad_events_plugin\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    yield tmp_path
+    sys.modules.pop("sw_bad_events_plugin", None)
+
+
+def test_a_plugins_event_dated_9999_or_minus_1e12_m_is_refused_by_name_and_the_rest_stored(
+    bad_plugin: Path,
+) -> None:
+    tmp = bad_plugin
+    (tmp / "a.bad").write_text("future")
+    (tmp / "b.bad").write_text("negative")
+    (tmp / "c.bad").write_text("good")
+    journal = _journal(tmp, runs=2)
+    db = tmp / "h.db"
+    runner = CliRunner()
+    args = [str(tmp / "a.bad"), str(tmp / "b.bad"), str(tmp / "c.bad"), str(journal)]
+    out = runner.invoke(cli, ["import", *args, "--db", str(db), "--json"])
+    assert out.exit_code == 0, out.output
+    skipped = json.loads(out.stdout)["skipped"]
+    reasons = {Path(s["file"]).name: s["reason"] for s in skipped}
+    assert "adapter badfmt" in reasons["a.bad"] and "future" in reasons["a.bad"]
+    assert "adapter badfmt" in reasons["b.bad"] and "outside" in reasons["b.bad"]
+    with Store(db) as store:
+        ids = sorted(e.id for e in store.load())
+        assert not store.problems
+    assert "bad:ok" in ids and "bad:1" not in ids and "bad:2" not in ids
+    assert len(ids) == 3
+    # and the history still reports
+    out = runner.invoke(cli, ["events", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+
+
+def test_a_plugin_yielding_a_dict_a_string_and_none_is_named_and_the_journal_still_imports(
+    bad_plugin: Path,
+) -> None:
+    tmp = bad_plugin
+    (tmp / "w.bad").write_text("wrong types")
+    journal = _journal(tmp, runs=3)
+    db = tmp / "h.db"
+    out = CliRunner().invoke(
+        cli, ["import", str(tmp / "w.bad"), str(journal), "--db", str(db), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    reasons = " | ".join(s["reason"] for s in summary["skipped"])
+    for type_name in ("dict", "str", "NoneType"):
+        assert f"adapter badfmt yielded 1 item(s) of type {type_name}" in reasons
+    assert summary["stored"]["new_events"] == 3
+
+
+# -- whose file, and who can read it ---------------------------------------------------------
+
+
+def test_the_history_is_created_readable_by_its_owner_only(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "h.db"
+    out = CliRunner().invoke(cli, ["import", str(_journal(tmp_path)), "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_another_apps_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    other = tmp_path / "photos.db"
+    conn = sqlite3.connect(other)
+    with conn:
+        conn.execute("CREATE TABLE albums (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO albums (name) VALUES ('summer')")
+    conn.close()
+    before = other.read_bytes()
+    out = CliRunner().invoke(cli, ["import", str(_journal(tmp_path)), "--db", str(other)])
+    assert out.exit_code == 2
+    assert str(other) in out.stderr and "another application" in out.stderr
+    assert "albums" in out.stderr
+    assert other.read_bytes() == before
+    # an app whose table happens to be called 'events' is not ours either
+    conn = sqlite3.connect(tmp_path / "cal.db")
+    with conn:
+        conn.execute("CREATE TABLE events (id TEXT, title TEXT)")
+    conn.close()
+    with pytest.raises(StridewiseError, match="another application"):
+        Store(tmp_path / "cal.db")
+
+
+# -- nothing read, read-only, disk full ------------------------------------------------------
+
+
+def test_import_where_every_input_failed_exits_non_zero(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("stridewise: journal\nruns: [{date: 2026-03-01, distance_km: lots}]\n")
+    db = tmp_path / "h.db"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["import", str(bad), str(tmp_path / "missing.fit"), "--db", str(db)])
+    assert out.exit_code != 0
+    assert "nothing could be read" in out.stderr
+    out = runner.invoke(cli, ["import", str(bad), "--db", str(db), "--json"])
+    assert out.exit_code != 0 and json.loads(out.stdout)["skipped"]
+    # one readable input is enough
+    out = runner.invoke(cli, ["import", str(bad), str(_journal(tmp_path)), "--db", str(db)])
+    assert out.exit_code == 0, out.output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_read_only_history_is_one_line_naming_the_file_and_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.save([_run(1), _run(2)])
+    db.chmod(0o400)
+    if os.access(db, os.W_OK):  # root writes through file modes: open it read-only instead
+        connect = sqlite3.connect
+
+        def read_only(path: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+            return connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+        monkeypatch.setattr(sqlite3, "connect", read_only)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["import", str(_journal(tmp_path)), "--db", str(db)])
+    assert out.exit_code == 2, out.output
+    (line,) = out.stderr.strip().splitlines()
+    assert str(db) in line and "read-only" in line and "internal error" not in line
+    out = runner.invoke(cli, ["report", "--db", str(db), "--json"])  # reading still works
+    assert out.exit_code == 0, out.output
+    monkeypatch.undo()
+    with Store(db) as store:
+        assert sorted(e.id for e in store.load()) == ["j:1", "j:2"]
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_history_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.save([_run(1), _run(2)])
+    real_init = Store.__init__
+
+    def tiny_disk(self: Store, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+        self._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL on growth
+
+    monkeypatch.setattr(Store, "__init__", tiny_disk)
+    journal = tmp_path / "big.yaml"
+    for n in range(60):
+        append_entry(
+            journal, "run", {"date": f"2025-{1 + n // 28:02d}-{1 + n % 28:02d}", "distance_km": 5}
+        )
+    out = CliRunner().invoke(cli, ["import", str(journal), "--db", str(db)])
+    assert out.exit_code == 2, out.output
+    (line,) = out.stderr.strip().splitlines()
+    assert str(db) in line and "disk is full" in line and "internal error" not in line
+    monkeypatch.setattr(Store, "__init__", real_init)
+    with Store(db) as store:
+        assert sorted(e.id for e in store.load()) == ["j:1", "j:2"]
