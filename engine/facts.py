@@ -58,7 +58,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,7 @@ from .events import (
     Profile,
     Run,
     Shoe,
+    load_stored_events,
     sites_near,
 )
 
@@ -115,18 +116,21 @@ def _ewma_weights(n: int) -> tuple[float, Array, Array]:
     return lam, (1.0 - lam) ** (-k), (1.0 - lam) ** k
 
 
-def ewma(x: Array, n: int) -> Array:
+def ewma(x: Array, n: int, prev: Array | None = None) -> Array:
     """EWMA of a daily series with l = 2/(n+1), seeded with 0 (Williams 2017).
 
     Same numbers as the recurrence, vectorized in blocks: within a block of m days,
     E_j = (1-l)^j * (E_0 + l * sum_{i<=j} x_i (1-l)^-i); blocks keep the powers in range.
-    ``x`` may be 2-D: each row is a series (one call for several series).
+    ``x`` may be 2-D: each row is a series (one call for several series). ``prev`` is the
+    EWMA of the day before ``x`` starts (0 by default): a series continued from a block
+    boundary gives exactly the numbers of the whole series.
     """
     lam, up, down = _ewma_weights(n)
     out = np.zeros_like(x)
-    if not x.any():
-        return out
-    prev = np.zeros(x.shape[:-1])
+    if prev is None:
+        if not x.any():
+            return out
+        prev = np.zeros(x.shape[:-1])
     length = x.shape[-1]
     for start in range(0, length, _EWMA_BLOCK):
         block = x[..., start : start + _EWMA_BLOCK]
@@ -165,22 +169,26 @@ def _streak(active: npt.NDArray[np.bool_]) -> Array:
 
 
 def _strain_series(
-    x: Array, first_activity: int, valid: npt.NDArray[np.bool_] | None = None
+    x: Array,
+    first_activity: int,
+    valid: npt.NDArray[np.bool_] | None = None,
+    offset: int = 0,
 ) -> tuple[Array, Array]:
     """Foster strain for every day (7-day load x monotony) and a 0/1 mask of defined days.
 
     Same definition as :meth:`Series.training` (population SD, missing days 0, monotony capped
-    at :data:`MONOTONY_CAP`), computed over the whole series from cumulative sums. ``valid``
-    narrows the defined days (e.g. to weeks whose runs all have an RPE).
+    at :data:`MONOTONY_CAP`), computed over the whole series from 7-day window sums (each day's
+    figure is the same whatever slice of the series it is computed on). ``valid`` narrows the
+    defined days (e.g. to weeks whose runs all have an RPE); ``offset`` is the day index of
+    ``x[0]`` when ``x`` is the tail of a series.
     """
     n = len(x)
-    idx = np.arange(n)
+    idx = np.arange(n) + offset
     padded = np.concatenate([np.zeros(6), x])
-    c1 = _cumsum0(padded)
-    c2 = _cumsum0(padded * padded)
-    s1 = c1[7:] - c1[:n]  # the 7 days ending at each index (days before day 0 count as 0)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 7)
+    s1 = windows.sum(axis=1)  # the 7 days ending at each index (days before day 0 count as 0)
     mean = s1 / 7.0
-    var = np.maximum((c2[7:] - c2[:n]) / 7.0 - mean * mean, 0.0)
+    var = np.maximum((windows * windows).sum(axis=1) / 7.0 - mean * mean, 0.0)
     sd = np.sqrt(var)
     safe = np.where(sd > 0, sd, 1.0)
     monotony = np.minimum(np.where(sd > 0, mean / safe, MONOTONY_CAP), MONOTONY_CAP)
@@ -200,6 +208,57 @@ def _monotony(daily: Array, i: int) -> float | None:
         return None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 7.0)
     return MONOTONY_CAP if sd == 0 else min(mean / sd, MONOTONY_CAP)
+
+
+#: Days before the first changed day that windowed figures read (the 30-day longest run,
+#: 7-day strain): a partial build derives them from this many days earlier.
+_WARM_UP_DAYS = 35
+
+
+class _Tail:
+    """Arrays derived again from day index ``k`` on, the days before copied from the prior
+    series. Each gives exactly the array a full build gives: cumulative sums continue from
+    the same partial sum (the same additions), streaks carry the day before's count, windowed
+    figures are derived with enough days before ``k``. ``k`` = 0: a full build."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def cum(self, daily: Array, prior: Array | None) -> Array:
+        """``_cumsum0`` of a daily series given its values from day ``k`` on."""
+        k = self.k
+        if k == 0:
+            return _cumsum0(daily)
+        out = np.zeros(k + len(daily) + 1)
+        if prior is None:  # no such values before k (e.g. a surface first run on today)
+            np.cumsum(daily, out=out[k + 1 :])
+            return out
+        out[:k] = prior[:k]
+        np.cumsum(np.concatenate([prior[k : k + 1], daily]), out=out[k:])
+        return out
+
+    def streak(self, active: npt.NDArray[np.bool_], prior: Array | None) -> Array:
+        """:func:`_streak` of a whole boolean series."""
+        k = self.k
+        if k == 0 or prior is None:
+            return _streak(active)
+        tail = _streak(active[k:])
+        breaks = np.flatnonzero(~active[k:])
+        tail[: int(breaks[0]) if len(breaks) else len(tail)] += prior[k - 1]
+        return np.concatenate([prior[:k], tail])
+
+    def window(
+        self, x: Array, days: int, fn: Callable[[Array], Array], prior: Array | None
+    ) -> Array:
+        """``fn(x)`` for a function whose value on a day reads the ``days`` days before it."""
+        k = self.k
+        if k == 0 or prior is None:
+            return fn(x)
+        s = max(k - days, 0)
+        return np.concatenate([prior[:k], fn(x[s:])[k - s :]])
+
+    def join(self, tail: npt.NDArray[Any], prior: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+        return tail if self.k == 0 or prior is None else np.concatenate([prior[: self.k], tail])
 
 
 @dataclasses.dataclass(slots=True)
@@ -241,7 +300,22 @@ class Series:
     shoe_spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
     @classmethod
-    def build(cls, cols: RunColumns, cross: Sequence[CrossTraining], end: dt.date) -> Series:
+    def build(
+        cls,
+        cols: RunColumns,
+        cross: Sequence[CrossTraining],
+        end: dt.date,
+        *,
+        base: Series | None = None,
+        since: dt.date | None = None,
+    ) -> Series:
+        """Every metric for every day from the first event to ``end``.
+
+        With ``base`` (the series before runs were added) and ``since`` (the first day whose
+        runs changed, or the day after ``base`` ended), days before ``since`` are copied from
+        ``base`` and only the rest is derived again: the same numbers as a full build, at the
+        cost of the days that changed (what :meth:`History.add` needs after an upload).
+        """
         day0 = cols.day0 or end
         n = max((end - day0).days + 1, 1)
         d0 = day0.toordinal()
@@ -278,26 +352,59 @@ class Series:
         cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=n).astype(
             np.float64
         )
-        surface_cum: dict[str, Array] = {}
+        surface_km: dict[str, Array] = {}
         surface_idx = cols.surface_idx[keep]
         for k, name in enumerate(KNOWN_SURFACES):
             mask = surface_idx == k
             if mask.any():
-                surface_cum[name] = _cumsum0(
-                    np.bincount(ri[mask], weights=km[mask], minlength=n).astype(np.float64)
+                surface_km[name] = np.bincount(ri[mask], weights=km[mask], minlength=n).astype(
+                    np.float64
                 )
         activity_days = np.flatnonzero(distance > 0)
         first_activity = int(activity_days[0]) if len(activity_days) else n
         active = distance > 0
-        idx = np.arange(n)
-        last_active = np.where(active, idx, -1)
-        np.maximum.accumulate(last_active, out=last_active)
-        rest = _streak(~active)
+        # Days before ``k`` are the same as in ``base``: derive from ``k`` on (0: everything).
+        k = 0
+        if (
+            base is not None
+            and since is not None
+            and base.day0 == day0
+            and base.first_activity == first_activity
+            and first_activity < len(base.distance_km)
+        ):
+            k = max(0, min((since - day0).days, len(base.distance_km), n))
+        prior = base if k > 0 else None
+        tail = _Tail(k if prior is not None else 0)
+        k = tail.k
+
+        def old(name: str) -> Array | None:
+            return getattr(prior, name) if prior is not None else None
+
+        rest = tail.streak(~active, old("rest_streak"))
         rest[:first_activity] = 0.0  # days before the first run are not a break
-        strain, strain_days = _strain_series(distance, first_activity)
-        strain_srpe, strain_srpe_days = _strain_series(srpe, first_activity, srpe_complete)
+        s = max(k - _WARM_UP_DAYS, 0)  # windowed figures read the days before k
+        strain, strain_days = _strain_series(distance[s:], first_activity, offset=s)
+        strain_srpe, strain_srpe_days = _strain_series(
+            srpe[s:], first_activity, srpe_complete[s:], offset=s
+        )
         loads = np.vstack([distance, srpe])
-        e7, e28 = ewma(loads, 7), ewma(loads, 28)
+        if prior is None:
+            e7, e28 = ewma(loads, 7), ewma(loads, 28)
+        else:  # from the start of k's block: the blocks (and the floats) of a full build
+            kb = k // _EWMA_BLOCK * _EWMA_BLOCK
+            e7 = np.vstack([prior.ewma7[:kb], prior.ewma7_srpe[:kb]])
+            e28 = np.vstack([prior.ewma28[:kb], prior.ewma28_srpe[:kb]])
+            if kb < n:
+                carry7 = carry28 = None
+                if kb:
+                    carry7 = np.array([prior.ewma7[kb - 1], prior.ewma7_srpe[kb - 1]])
+                    carry28 = np.array([prior.ewma28[kb - 1], prior.ewma28_srpe[kb - 1]])
+                e7 = np.hstack([e7, ewma(loads[:, kb:], 7, carry7)])
+                e28 = np.hstack([e28, ewma(loads[:, kb:], 28, carry28)])
+        last_active = np.where(active[k:], np.arange(k, n), -1)
+        if prior is not None and len(last_active):
+            last_active[0] = max(int(last_active[0]), int(prior.last_active[k - 1]))
+        np.maximum.accumulate(last_active, out=last_active)
         return cls(
             day0=day0,
             first_activity=first_activity,
@@ -306,30 +413,40 @@ class Series:
             srpe=srpe,
             srpe_days=srpe_days,
             longest_km=longest,
-            cum_km=_cumsum0(distance),
-            cum_min=_cumsum0(duration),
-            cum_srpe=_cumsum0(srpe),
-            cum_srpe_days=_cumsum0(srpe_days),
+            cum_km=tail.cum(distance[k:], old("cum_km")),
+            cum_min=tail.cum(duration[k:], old("cum_min")),
+            cum_srpe=tail.cum(srpe[k:], old("cum_srpe")),
+            cum_srpe_days=tail.cum(srpe_days[k:], old("cum_srpe_days")),
             ewma7=e7[0],
             ewma28=e28[0],
             ewma7_srpe=e7[1],
             ewma28_srpe=e28[1],
-            longest_before_30=_sliding_max_before(longest, 30),
-            run_streak=_streak(distance > 0),
-            cadence_cum=_cumsum0(cadence_sum),
-            cadence_w=_cumsum0(cadence_w),
+            longest_before_30=tail.window(
+                longest, 30, lambda x: _sliding_max_before(x, 30), old("longest_before_30")
+            ),
+            run_streak=tail.streak(active, old("run_streak")),
+            cadence_cum=tail.cum(cadence_sum[k:], old("cadence_cum")),
+            cadence_w=tail.cum(cadence_w[k:], old("cadence_w")),
             shoe_runs=cols.shoe_runs,
-            cum_run_days=_cumsum0(active.astype(np.float64)),
-            last_active=last_active.astype(np.int64),
-            longest_break_28=np.maximum(_sliding_max_before(rest, 27), rest),
-            cum_strain=_cumsum0(strain),
-            cum_strain_days=_cumsum0(strain_days),
-            cum_strain_srpe=_cumsum0(strain_srpe),
-            cum_strain_srpe_days=_cumsum0(strain_srpe_days),
+            cum_run_days=tail.cum(active[k:].astype(np.float64), old("cum_run_days")),
+            last_active=tail.join(last_active, old("last_active")).astype(np.int64),
+            longest_break_28=tail.window(
+                rest,
+                27,
+                lambda x: np.maximum(_sliding_max_before(x, 27), x),
+                old("longest_break_28"),
+            ),
+            cum_strain=tail.cum(strain[k - s :], old("cum_strain")),
+            cum_strain_days=tail.cum(strain_days[k - s :], old("cum_strain_days")),
+            cum_strain_srpe=tail.cum(strain_srpe[k - s :], old("cum_strain_srpe")),
+            cum_strain_srpe_days=tail.cum(strain_srpe_days[k - s :], old("cum_strain_srpe_days")),
             srpe_complete=srpe_complete,
             rest_streak=rest,
-            cum_strength=_cumsum0(strength),
-            surface_cum=surface_cum,
+            cum_strength=tail.cum(strength[k:], old("cum_strength")),
+            surface_cum={
+                name: tail.cum(daily[k:], prior.surface_cum.get(name) if prior else None)
+                for name, daily in surface_km.items()
+            },
             shoe_ids=cols.shoe_ids,
             shoe_spans=cols.shoe_spans,
         )
@@ -640,8 +757,40 @@ class RunColumns:
             ),
         )
 
+    def with_run(self, pos: int, run: Run) -> RunColumns:
+        """These columns with ``run`` inserted at row ``pos`` (the same columns :meth:`of`
+        gives for the runs with ``run`` inserted there)."""
+        shoe_ids, shoe_idx = self.shoe_ids, self.shoe_idx
+        if run.shoe_id and run.shoe_id not in self.shoe_runs.ids:
+            shoe_ids = tuple(sorted({*shoe_ids, run.shoe_id}))
+            new_pos = {sid: k for k, sid in enumerate(shoe_ids)}
+            remap = np.array([new_pos[sid] for sid in self.shoe_ids] + [-1], dtype=np.int64)
+            shoe_idx = remap[shoe_idx]  # -1 (no shoe) picks the last entry: -1
+        day = run.day
+        day_ord = np.insert(self.day_ord, pos, day.toordinal())
+        km = np.insert(self.km, pos, run.distance_m / 1000.0)
+        shoe_idx = np.insert(shoe_idx, pos, shoe_ids.index(run.shoe_id) if run.shoe_id else -1)
+        shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
+        return RunColumns(
+            day0=day if self.day0 is None or day < self.day0 else self.day0,
+            day_ord=day_ord,
+            km=km,
+            minutes=np.insert(self.minutes, pos, (run.duration_s or 0.0) / 60.0),
+            rpe=np.insert(self.rpe, pos, np.nan if run.rpe is None else run.rpe),
+            cad=np.insert(self.cad, pos, np.nan if run.cadence_spm is None else run.cadence_spm),
+            shoe_idx=shoe_idx,
+            shoe_ids=shoe_ids,
+            shoe_runs=shoe_runs,
+            shoe_spans=shoe_spans,
+            surface_idx=np.insert(self.surface_idx, pos, _SURFACE_POS.get(run.surface or "", -1)),
+        )
+
 
 _SURFACE_POS = {name: k for k, name in enumerate(KNOWN_SURFACES)}
+
+
+def _run_key(run: Run) -> tuple[dt.datetime, str]:
+    return (run.start, run.id)
 
 
 def _cumsum0(x: npt.NDArray[Any]) -> Array:
@@ -651,12 +800,21 @@ def _cumsum0(x: npt.NDArray[Any]) -> Array:
 
 
 class History:
-    """One athlete's events, sorted and indexed, with derived series cached until it changes."""
+    """One athlete's events, sorted and indexed, with derived series cached until it changes.
+
+    Adding events keeps what they do not change: new runs are inserted into the run columns and
+    the derived series is derived again only from the first day they touch (an upload after a
+    run costs about the same at 1 year and at 30); events other than runs and cross-training
+    leave the run indexes and the series alone.
+    """
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self._by_id: dict[str, Event] = {}
         self._series: Series | None = None
         self._series_end: dt.date | None = None
+        #: The first day whose runs changed since the series was derived (None: none did).
+        self._dirty: dt.date | None = None
+        self._cols: RunColumns | None = None
         self.runs: list[Run] = []
         self.cross: list[CrossTraining] = []
         self.profiles: list[Profile] = []
@@ -666,11 +824,28 @@ class History:
         self.injuries: list[Injury] = []
         self.add(events)
 
+    @classmethod
+    def from_stored(cls, items: Iterable[Mapping[str, Any]]) -> History:
+        """A history from event dicts validated before (the store's rows, our adapters'
+        output) through :func:`~stridewise.engine.events.load_stored_events`: no schema
+        validation, the same events and facts."""
+        return cls(load_stored_events(items))
+
     def add(self, events: Iterable[Event]) -> None:
         """Add events; an event whose id is already known replaces the earlier one."""
+        events = list(events)
+        replaces = any(e.id in self._by_id for e in events) or len({e.id for e in events}) < len(
+            events
+        )
+        kinds = {type(e) for e in events}
         for event in events:
             self._by_id[event.id] = event
-        self._reindex()
+        if self._cols is None or replaces or CrossTraining in kinds:
+            self._reindex()
+        elif kinds == {Run}:
+            self._add_runs([e for e in events if isinstance(e, Run)])
+        elif events:
+            self._reindex(runs=Run in kinds)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -678,12 +853,57 @@ class History:
     def events(self) -> list[Event]:
         return list(self._by_id.values())
 
-    def _reindex(self) -> None:
+    def _add_runs(self, runs: list[Run]) -> None:
+        """Insert new runs (ids not seen before) into the sorted runs and the run columns."""
+        assert self._cols is not None
+        cols = self._cols
+        for run in sorted(runs, key=_run_key):
+            pos = bisect.bisect_right(self.runs, _run_key(run), key=_run_key)
+            self.runs.insert(pos, run)
+            cols = cols.with_run(pos, run)
+            day = run.day
+            if run.distance_m > 0:
+                d = day.toordinal()
+                j = bisect.bisect_left(self._run_days, d)
+                if j == len(self._run_days) or self._run_days[j] != d:
+                    self._run_days.insert(j, d)
+            if run.shoe_id in self._shoes_undated_unrun:
+                self._shoes_undated_unrun.remove(run.shoe_id)
+            if self.last_day is None or day > self.last_day:
+                self.last_day = day
+            if self._dirty is None or day < self._dirty:
+                self._dirty = day
+        self._cols = cols
+        self._ladders = {}
+
+    def _reindex(self, *, runs: bool = True) -> None:
+        """Sort and index every event (``runs=False``: the runs and cross-training did not
+        change, so their columns and the derived series are kept)."""
         buckets: dict[type[Any], list[Any]] = {}
         for event in self._by_id.values():
             buckets.setdefault(type(event), []).append(event)
-        self.runs = sorted(buckets.get(Run, []), key=lambda r: (r.start, r.id))
-        self.cross = sorted(buckets.get(CrossTraining, []), key=lambda c: (c.start, c.id))
+        if runs or self._cols is None:
+            self.runs = sorted(buckets.get(Run, []), key=_run_key)
+            self.cross = sorted(buckets.get(CrossTraining, []), key=lambda c: (c.start, c.id))
+            self._cols = RunColumns.of(self.runs, self.cross)
+            self._run_days = sorted(set(self._cols.day_ord[self._cols.km > 0].tolist()))
+            walks = sorted(
+                (c.day.toordinal(), c.duration_s / 60.0)
+                for c in self.cross
+                if c.sport in WALK_SPORTS
+            )
+            self._walk_days = [d for d, _ in walks]
+            self._walk_min = [m for _, m in walks]
+            other = sorted(
+                (c.day.toordinal(), c.duration_s / 60.0)
+                for c in self.cross
+                if c.sport not in WALK_SPORTS
+            )
+            self._cross_days = [d for d, _ in other]
+            self._cross_cum_min = _cumsum0(np.array([m for _, m in other], dtype=np.float64))
+            self._series = None
+            self._series_end = None
+            self._dirty = None
         self.profiles = sorted(buckets.get(Profile, []), key=lambda p: (p.recorded, p.id))
         self.pains = sorted(buckets.get(PainReport, []), key=lambda p: (p.date, p.id))
         self.shoes = sorted(buckets.get(Shoe, []), key=lambda s: s.id)
@@ -695,21 +915,8 @@ class History:
         # Pain that counts for return to run: any pain (severity >= 1) or swelling.
         self._symptoms = [p for p in self.pains if p.severity >= 1 or p.swelling]
         self._symptom_days = [p.date.toordinal() for p in self._symptoms]
-        self._run_days = sorted({r.day.toordinal() for r in self.runs if r.distance_m > 0})
-        walks = sorted(
-            (c.day.toordinal(), c.duration_s / 60.0) for c in self.cross if c.sport in WALK_SPORTS
-        )
-        self._walk_days = [d for d, _ in walks]
-        self._walk_min = [m for _, m in walks]
-        other = sorted(
-            (c.day.toordinal(), c.duration_s / 60.0)
-            for c in self.cross
-            if c.sport not in WALK_SPORTS
-        )
-        self._cross_days = [d for d, _ in other]
-        self._cross_cum_min = _cumsum0(np.array([m for _, m in other], dtype=np.float64))
         self._ladders: dict[str, tuple[list[int], list[LadderState]]] = {}
-        run_shoes = {r.shoe_id for r in self.runs if r.shoe_id}
+        run_shoes = set(self._cols.shoe_ids)
         self._shoe_by_id = {shoe.id: shoe for shoe in self.shoes}
         by_first_use = sorted((s.first_used.toordinal(), s.id) for s in self.shoes if s.first_used)
         self._shoe_dated_days = [d for d, _ in by_first_use]
@@ -717,21 +924,36 @@ class History:
         self._shoes_undated_unrun = [
             s.id for s in self.shoes if s.first_used is None and s.id not in run_shoes
         ]
-        self._cols = RunColumns.of(self.runs, self.cross)
         dated = [int(self._cols.day_ord.max())] if len(self.runs) else []
         dated += [c.day.toordinal() for c in self.cross]
         dated += self._pain_days + self._nutrition_days
         dated += [e.date.toordinal() for e in self.injuries]
         self.last_day = dt.date.fromordinal(max(dated)) if dated else None
-        self._series = None
 
     def series(self, end: dt.date) -> Series:
-        """The daily series covering at least up to ``end`` (cached)."""
-        if self._series is None or self._series_end is None or self._series_end < end:
-            last = self.last_day
-            span_end = max(end, last) if last else end
+        """The daily series covering at least up to ``end`` (cached; after new runs or a later
+        ``end``, derived again only from the first day that changed)."""
+        cached, cached_end = self._series, self._series_end
+        if (
+            cached is not None
+            and cached_end is not None
+            and self._dirty is None
+            and cached_end >= end
+        ):
+            return cached
+        assert self._cols is not None
+        last = self.last_day
+        span_end = max(end, last) if last else end
+        if cached is not None and cached_end is not None:
+            span_end = max(span_end, cached_end)
+            since = cached_end + dt.timedelta(days=1)  # the days after the cached series
+            if self._dirty is not None and self._dirty < since:
+                since = self._dirty
+            self._series = Series.build(self._cols, self.cross, span_end, base=cached, since=since)
+        else:
             self._series = Series.build(self._cols, self.cross, span_end)
-            self._series_end = span_end
+        self._series_end = span_end
+        self._dirty = None
         return self._series
 
     def facts(self, as_of: dt.date) -> list[dict[str, Any]]:
