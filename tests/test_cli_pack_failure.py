@@ -62,3 +62,15 @@ def test_the_json_report_carries_the_failure(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert [e["pack"] for e in doc["errors"]] == ["third-party"]
     assert doc["cards"][0]["indicator"] == "critical"
+
+
+def test_a_pack_named_with_pack_that_does_not_load_stops_the_report(tmp_path: Path) -> None:
+    pack = tmp_path / "typo.yaml"
+    pack.write_text(BROKEN.replace("ruleset: {id", "rulset: {id"), "utf-8")
+    journal = tmp_path / "me.yaml"
+    journal.write_text(JOURNAL, "utf-8")
+    result = CliRunner().invoke(
+        cli, ["report", str(journal), "--pack", str(pack)], env={"STRIDEWISE_DB": "x.sqlite"}
+    )
+    assert result.exit_code == 2
+    assert str(pack) in result.stderr and "Traceback" not in result.stderr

@@ -354,7 +354,10 @@ def engine_for(
 ) -> Engine:
     """The installed packs (plus ``extra``), as a clinic ``profile`` selects and tunes them."""
     entries, errors = _installed(host, extra)
+    asked = [str(p) for p in extra]
     for error in errors:
+        if any(str(error.file or "").startswith(a) for a in asked):
+            raise error  # a pack the user named must not drop out of the report quietly
         _warn(f"rule pack skipped: {_loc(error.file, error.line)}: {error.reason}")
     packs: list[RulePack] = [e.pack for e in entries]
     if profile is not None:
@@ -375,9 +378,7 @@ def parse_date(value: str | None) -> dt.date | None:
 
 @click.command("explain", cls=_Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--as-of", "as_of", default=None, help="Date to explain (default: the latest day in the data)."
-)
+@click.option("--as-of", "as_of", default=None, help="Date to explain (default: today, as report).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @_profile_option
 @_packs_option
@@ -409,7 +410,7 @@ def explain_cmd(
     if not result.events:
         raise StridewiseError("nothing was imported, so there is nothing to explain")
     history = History(result.events)
-    day = parse_date(as_of) or history.last_day or dt.date.today()
+    day = parse_date(as_of) or dt.date.today()  # as report does
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=extra)
     log = DecisionLog(decision_log) if decision_log is not None else None
