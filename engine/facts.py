@@ -728,33 +728,51 @@ class RunColumns:
     @classmethod
     def of(cls, runs: Sequence[Run], cross: Sequence[CrossTraining]) -> RunColumns:
         n = len(runs)
-        day_ord = np.fromiter((r.day.toordinal() for r in runs), np.int64, n)
-        days = ([int(day_ord.min())] if n else []) + [c.day.toordinal() for c in cross[:1]]
-        shoe_ids = tuple(sorted({r.shoe_id for r in runs if r.shoe_id}))
-        shoe_pos = {sid: k for k, sid in enumerate(shoe_ids)}
-        km = np.fromiter((r.distance_m / 1000.0 for r in runs), np.float64, n)
-        shoe_idx = np.fromiter(
-            (shoe_pos[r.shoe_id] if r.shoe_id else -1 for r in runs), np.int64, n
+        # One pass over the runs; missing values (None) become NaN in the float columns.
+        cols = (
+            list(
+                zip(
+                    *[
+                        (
+                            r.start.timestamp() + r.utc_offset_s,
+                            r.distance_m,
+                            r.moving_time_s,
+                            r.elapsed_time_s,
+                            r.rpe,
+                            r.cadence_spm,
+                            r.shoe_id or "",
+                            r.surface or "",
+                        )
+                        for r in runs
+                    ],
+                    strict=True,
+                )
+            )
+            or [()] * 8
         )
+        # The local day of each run: the UTC start moved by its offset, in whole days.
+        local = np.array(cols[0], dtype=np.float64)
+        day_ord = (local // 86400.0).astype(np.int64) + _EPOCH_ORDINAL
+        days = ([int(day_ord.min())] if n else []) + [c.day.toordinal() for c in cross[:1]]
+        shoe_ids = tuple(sorted(set(cols[6]) - {""}))
+        shoe_pos = {"": -1} | {sid: k for k, sid in enumerate(shoe_ids)}
+        km = np.array(cols[1], dtype=np.float64) / 1000.0
+        shoe_idx = np.array([shoe_pos[s] for s in cols[6]], dtype=np.int64)
         shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
-
-        def opt(values: Iterable[float | None]) -> Array:
-            return np.fromiter((np.nan if v is None else v for v in values), np.float64, n)
-
+        moving = np.array(cols[2], dtype=np.float64)
+        duration = np.where(np.isnan(moving), np.array(cols[3], dtype=np.float64), moving)
         return cls(
             day0=dt.date.fromordinal(min(days)) if days else None,
             day_ord=day_ord,
             km=km,
-            minutes=np.fromiter(((r.duration_s or 0.0) / 60.0 for r in runs), np.float64, n),
-            rpe=opt(r.rpe for r in runs),
-            cad=opt(r.cadence_spm for r in runs),
+            minutes=np.nan_to_num(duration, nan=0.0) / 60.0,
+            rpe=np.array(cols[4], dtype=np.float64),
+            cad=np.array(cols[5], dtype=np.float64),
             shoe_idx=shoe_idx,
             shoe_ids=shoe_ids,
             shoe_runs=shoe_runs,
             shoe_spans=shoe_spans,
-            surface_idx=np.fromiter(
-                (_SURFACE_POS.get(r.surface or "", -1) for r in runs), np.int64, n
-            ),
+            surface_idx=np.array([_SURFACE_POS.get(s, -1) for s in cols[7]], dtype=np.int64),
         )
 
     def with_run(self, pos: int, run: Run) -> RunColumns:
@@ -787,6 +805,7 @@ class RunColumns:
 
 
 _SURFACE_POS = {name: k for k, name in enumerate(KNOWN_SURFACES)}
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _run_key(run: Run) -> tuple[dt.datetime, str]:
@@ -975,7 +994,7 @@ class History:
     def _facts(self, series: Series, as_of: dt.date) -> list[dict[str, Any]]:
         i = series.index(as_of)
         facts: list[dict[str, Any]] = [{"type": "training", **series.training(i)}]
-        profile = _latest(self.profiles, self._profile_days, as_of)
+        profile = _profile_as_of(self.profiles, self._profile_days, as_of)
         facts.append(self._athlete_fact(profile, as_of))
         load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
         load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
@@ -1380,6 +1399,38 @@ def walk_run_ladder(
             days.append(d)
             states.append(LadderState(phase, clean, action, d, complete))
     return days, states
+
+
+#: Profile facts that do not change with time: told once (even today), they hold on every date.
+TIMELESS_PROFILE_FIELDS = frozenset({"sex", "birth_year", "menarche_age_y", "prior_bsi"})
+
+
+def _profile_as_of(
+    profiles: Sequence[Profile], days: Sequence[int], as_of: dt.date
+) -> Profile | None:
+    """The profile that holds on ``as_of``, field by field: the latest value told on or before
+    that date, and for :data:`TIMELESS_PROFILE_FIELDS` the latest told at any date (past bone
+    stress injuries from every profile). A later entry that gives only the weight keeps the
+    rest; a profile logged today counts for yesterday's run (``profiles`` sorted by date)."""
+    if not profiles:
+        return None
+    k = bisect.bisect_right(days, as_of.toordinal())
+    base = (
+        profiles[k - 1]
+        if k
+        else Profile(id=profiles[0].id, source=profiles[0].source, recorded=as_of)
+    )
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(Profile):
+        if f.name in ("id", "source", "recorded", "prior_bsi"):
+            continue
+        pool = profiles if f.name in TIMELESS_PROFILE_FIELDS else profiles[:k]
+        value = next((v for p in reversed(pool) if (v := getattr(p, f.name)) is not None), None)
+        if value is not None:
+            changes[f.name] = value
+    prior = {(p.site, p.date, p.side): p for prof in profiles for p in prof.prior_bsi}
+    changes["prior_bsi"] = tuple(prior.values())
+    return dataclasses.replace(base, **changes)
 
 
 def _latest(items: Sequence[Any], days: Sequence[int], as_of: dt.date) -> Any:
