@@ -435,6 +435,14 @@ class RulesBackend:
         except Exception as exc:
             ev.errors.append(f"clearing queued actions: {exc}")
 
+    def _crash(self) -> None:
+        """Test hook (isolation tests): crash the process inside the core, as its bugs do.
+
+        The core does not bounds-check a state offset: abandoning one far past the end of its
+        pool writes outside it (SIGSEGV)."""
+        if self._handle is not None:
+            core.abandon_action(self._handle, 2**31)
+
     def _leftover(self) -> list[Any]:
         try:
             facts: list[Any] = json.loads(core.get_facts(self._handle, SID))

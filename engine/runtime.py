@@ -98,6 +98,9 @@ class Engine:
         if dupes:
             raise RulesetError(f"rule pack(s) loaded twice: {', '.join(sorted(dupes))}")
         self.disabled = frozenset(disabled)
+        # Kept so an IsolatedEngine can rebuild this engine in its worker processes.
+        self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
+        self.allow_protected = allow_protected
         self.rules, self.strata = compile_packs(
             self.packs, overrides=overrides, disabled=self.disabled, allow_protected=allow_protected
         )

@@ -16,11 +16,11 @@ the adapters (:func:`import_paths`). Every card names its source and the facts b
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stridewise.engine.cards import Card
 from stridewise.engine.errors import (
     EngineError,
     EventValidationError,
@@ -28,12 +28,53 @@ from stridewise.engine.errors import (
     RulesetError,
     StridewiseError,
 )
-from stridewise.engine.events import Event, dump_event, json_schema, load_event
-from stridewise.engine.facts import History
-from stridewise.engine.rules import RulePack, load_pack, load_packs
-from stridewise.engine.runtime import Engine, Evaluation, Wording
-from stridewise.importer import ImportResult, import_paths
-from stridewise.plugins import PluginHost
+
+if TYPE_CHECKING:
+    from stridewise.engine.cards import Card
+    from stridewise.engine.events import Event, dump_event, json_schema, load_event
+    from stridewise.engine.facts import History
+    from stridewise.engine.isolation import IsolatedEngine, WorkerCrashed
+    from stridewise.engine.rules import RulePack, load_pack, load_packs
+    from stridewise.engine.runtime import Engine, Evaluation, Wording
+    from stridewise.importer import ImportResult, import_paths
+    from stridewise.plugins import PluginHost
+
+#: Public names and the module each comes from. They are imported on first use, so that
+#: ``import stridewise`` (and ``stridewise --help``) does not pay for numpy, marshmallow, the
+#: rules core and the adapters before they are needed.
+_LAZY = {
+    "Card": "stridewise.engine.cards",
+    "Event": "stridewise.engine.events",
+    "dump_event": "stridewise.engine.events",
+    "json_schema": "stridewise.engine.events",
+    "load_event": "stridewise.engine.events",
+    "History": "stridewise.engine.facts",
+    "IsolatedEngine": "stridewise.engine.isolation",
+    "WorkerCrashed": "stridewise.engine.isolation",
+    "RulePack": "stridewise.engine.rules",
+    "load_pack": "stridewise.engine.rules",
+    "load_packs": "stridewise.engine.rules",
+    "Engine": "stridewise.engine.runtime",
+    "Evaluation": "stridewise.engine.runtime",
+    "Wording": "stridewise.engine.runtime",
+    "ImportResult": "stridewise.importer",
+    "import_paths": "stridewise.importer",
+    "PluginHost": "stridewise.plugins",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stridewise' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
@@ -47,11 +88,13 @@ __all__ = [
     "History",
     "ImportResult",
     "InputError",
+    "IsolatedEngine",
     "PluginHost",
     "RulePack",
     "RulesetError",
     "StridewiseError",
     "Wording",
+    "WorkerCrashed",
     "build_engine",
     "dump_event",
     "import_paths",
@@ -66,6 +109,8 @@ __all__ = [
 
 def load_events(items: Iterable[Mapping[str, Any]]) -> list[Event]:
     """Validate event dicts (each with its ``kind``); the first bad one raises, naming its index."""
+    from stridewise.engine.events import load_event
+
     events = []
     for n, item in enumerate(items):
         try:
@@ -77,6 +122,9 @@ def load_events(items: Iterable[Mapping[str, Any]]) -> list[Event]:
 
 def plugin_packs(host: PluginHost | None = None) -> tuple[list[RulePack], list[RulesetError]]:
     """Every rule pack the installed plugins provide (built-in packs included)."""
+    from stridewise.engine.rules import load_packs
+    from stridewise.plugins import PluginHost
+
     host = host or PluginHost()
     return load_packs(src for _, src in host.ruleset_sources())
 

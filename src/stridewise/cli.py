@@ -110,7 +110,13 @@ def _print_skipped(result: ImportResult) -> None:
 
 
 def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--profile, --decision-log, --athlete and --all, shared by demo and report."""
+    """--profile, --decision-log, --athlete, --all and --isolated, shared by demo and report."""
+    f = click.option(
+        "--isolated",
+        is_flag=True,
+        help="Run the rules in a worker process: a crash in the rules core is reported as an "
+        "error (after one retry) instead of ending stridewise.",
+    )(f)
     f = click.option(
         "--all",
         "show_all",
@@ -318,13 +324,20 @@ def _report(
     decision_log: Path | None = None,
     athlete: str = "athlete",
     show_all: bool = False,
+    isolated: bool = False,
 ) -> None:
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
     day = as_of or history.last_day or dt.date.today()
     log = DecisionLog(decision_log) if decision_log is not None else None
     card_athlete = log.hash_athlete(athlete) if log is not None else athlete
-    evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+    if isolated:  # the rules core runs in a worker: its crash is an error, not ours
+        from stridewise.engine.isolation import IsolatedEngine
+
+        with IsolatedEngine.from_engine(engine, workers=1) as worker:
+            evaluation = worker.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+    else:
+        evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
     cards = list(evaluation.cards)
     entry = None
     if log is not None:
@@ -437,6 +450,7 @@ def demo(
     decision_log: Path | None,
     athlete: str | None,
     show_all: bool,
+    isolated: bool,
 ) -> None:
     """Run the bundled sample athlete and print the recommendations."""
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
@@ -456,6 +470,7 @@ def demo(
         decision_log=decision_log,
         athlete=athlete or "demo",
         show_all=show_all,
+        isolated=isolated,
     )
 
 
@@ -484,6 +499,7 @@ def report(
     decision_log: Path | None,
     athlete: str | None,
     show_all: bool,
+    isolated: bool,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
     host = PluginHost()
@@ -499,6 +515,7 @@ def report(
         decision_log=decision_log,
         athlete=athlete or ",".join(paths) or str(db or "stored history"),
         show_all=show_all,
+        isolated=isolated,
     )
 
 
