@@ -1083,8 +1083,8 @@ def deduplicate(
             held.append(_sources_of(act))
             placed.append(ld)
             recent.append(k)
-            for other, other_pool in by_source.items():
-                if other not in held[k]:
+            for other_source, other_pool in by_source.items():
+                if other_source not in held[k]:
                     bisect.insort(other_pool, (ld, k))
             continue
         twin = kept[found]

@@ -9,7 +9,10 @@ reach the terminal.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ DATA = Path(__file__).parent / "data"
 #: Markup, an ANSI "clear screen, cursor home" and a right-to-left override.
 HOSTILE = "[/]x[bold] \x1b[2J\x1b[HALL CLEAR\u202e"
 FOLDER = "runs [/]b[red]"
+AS_OF = "2026-03-29"  # the last day of the journals below
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -79,7 +83,7 @@ def _journal(folder: Path, *, night_pain: bool = True) -> Path:
 
 def test_report_json_survives_markup_and_escapes_in_names(tmp_path: Path) -> None:
     journal = _journal(tmp_path / FOLDER)
-    result = _run("report", str(journal), "--json")
+    result = _run("report", str(journal), "--json", "--as-of", AS_OF)
     _clean(result, json_out=True)
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
@@ -90,7 +94,7 @@ def test_report_json_survives_markup_and_escapes_in_names(tmp_path: Path) -> Non
 
 def test_report_shows_the_night_pain_card_beside_a_hostile_shoe_name(tmp_path: Path) -> None:
     journal = _journal(tmp_path / FOLDER)
-    result = _run("report", str(journal))
+    result = _run("report", str(journal), "--as-of", AS_OF)
     _clean(result)
     assert result.exit_code == 0
     assert "CRITICAL" in result.stdout
@@ -146,7 +150,7 @@ def test_clinic_wording_with_markup_is_printed_literally(tmp_path: Path) -> None
         encoding="utf-8",
     )
     journal = _journal(tmp_path / "j", night_pain=False)
-    result = _run("report", str(journal), "--profile", str(profile))
+    result = _run("report", str(journal), "--profile", str(profile), "--as-of", AS_OF)
     _clean(result)
     assert "Clinic [/][blink]" in result.stdout
     result = _run("rulesets", "profile", str(profile))
@@ -176,7 +180,10 @@ def test_card_text_from_a_pack_is_printed_literally(tmp_path: Path) -> None:
     journal = _journal(tmp_path / "j")
     log = tmp_path / "decisions [/]x" / "d[b].jsonl"
     log.parent.mkdir(parents=True)
-    result = _run("report", str(journal), "--pack", str(pack), "--decision-log", str(log), "--all")
+    result = _run(
+        "report", str(journal), "--pack", str(pack), "--decision-log", str(log), "--all",
+        "--as-of", AS_OF,
+    )  # fmt: skip
     _clean(result)
     assert result.exit_code == 0
     assert "Source [/] B" in result.stdout
@@ -319,3 +326,146 @@ def test_logging_a_run_that_overflows_with_its_offset_is_one_error_line(tmp_path
     assert result.exit_code == 2
     assert "0001-01-01" in result.stderr and str(journal) in result.stderr
     assert "2026-03-02" in journal.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that used to hang: FIFOs, looping plugins, and a killed import's worker pool
+# ---------------------------------------------------------------------------------------------
+
+FIT_RUN = DATA / "fit" / "fitparse__garmin-fenix-5-run.fit"
+
+
+def _cli_process(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """The real command in its own process, so a hang fails the test instead of blocking it."""
+    return subprocess.run(
+        [sys.executable, "-m", "stridewise", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_fifo_named_like_a_fit_file_is_skipped_not_waited_for(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.fit")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    os.mkfifo(folder / "y.fit")
+    shutil.copy(FIT_RUN, folder / "run.fit")
+    done = _cli_process("import", str(tmp_path / "x.fit"), str(folder), "--json", "--no-store")
+    doc = json.loads(done.stdout)
+    assert doc["events_by_kind"] == {"run": 1}
+    reasons = {Path(s["file"]).name: s["reason"] for s in doc["skipped"]}
+    assert set(reasons) == {"x.fit", "y.fit"}
+    assert all("named pipe" in r for r in reasons.values())
+
+
+class _Looping:
+    """A plugin adapter with a bug: it never returns for some files."""
+
+    name = "looping"
+    description = "loops on *.hang (recognise) and *.loop (read)"
+
+    def recognise(self, path: Path) -> bool:
+        while path.suffix == ".hang":
+            time.sleep(0.01)
+        return path.suffix == ".loop"
+
+    def read(self, path: Path) -> Iterator[Any]:
+        while True:
+            time.sleep(0.01)
+        yield  # pragma: no cover
+
+
+class _LoopingPlugin:
+    @hookimpl
+    def stridewise_register_adapters(self, register: Callable[[Any], None]) -> None:
+        register(_Looping())
+
+
+@pytest.mark.parametrize("suffix", [".hang", ".loop"])
+def test_a_plugin_that_loops_forever_is_abandoned_and_named(tmp_path: Path, suffix: str) -> None:
+    from stridewise.importer import import_paths
+
+    stuck = [tmp_path / f"a{i}{suffix}" for i in range(3)]
+    for path in stuck:
+        path.write_text("x")
+    good = tmp_path / "run.fit"
+    shutil.copy(FIT_RUN, good)
+    host = PluginHost()
+    host.register(_LoopingPlugin(), name="looping-plugin")
+    start = time.monotonic()
+    result = import_paths([*stuck, good], host, file_timeout=0.5)
+    assert time.monotonic() - start < 8
+    assert result.events_by_kind == {"run": 1}
+    said = " ".join(str(s) for s in result.skipped)
+    assert "adapter looping" in said and "0.5 s" in said
+    assert {Path(s.file).name for s in result.skipped} == {p.name for p in stuck}
+
+
+_KILLED_IMPORT = """
+import sys, time
+from pathlib import Path
+from stridewise.importer import import_paths
+from stridewise.plugins import PluginHost
+
+def tick(path):
+    print("ready", flush=True)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    files = sorted(Path(sys.argv[1]).glob("*.fit"))
+    import_paths(files, PluginHost(), progress=tick, workers=2)
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        kids = {p for p, parent in parents.items() if parent == current} - found
+        found |= kids
+        todo.extend(kids)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_killing_an_import_leaves_no_worker_process_running(tmp_path: Path) -> None:
+    for i in range(20):
+        shutil.copy(FIT_RUN, tmp_path / f"run{i:02d}.fit")
+    script = tmp_path / "killed_import.py"
+    script.write_text(_KILLED_IMPORT, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        helpers = _descendants(proc.pid)
+        assert helpers, "the import should have started worker processes"
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(p) for p in helpers):
+        time.sleep(0.2)
+    left = [p for p in helpers if _running(p)]
+    for pid in left:  # do not leave them behind for the rest of the suite
+        os.kill(pid, 9)
+    assert not left, "worker processes outlived the killed import"

@@ -4,18 +4,28 @@ Each path is offered whole to the adapters first (a Strava export folder or zip,
 FIT file); a folder no adapter claims is walked and each file is offered on its own. Adapters
 decide by content. A file that fails is recorded with its reason and the import goes on;
 events already read are kept. Finally the same activity from several sources is merged.
+
+Only folders and regular files are opened (a named pipe called ``x.fit`` would block the
+import forever). Each input has a time budget (:data:`FILE_TIMEOUT_S`, or
+``STRIDEWISE_FILE_TIMEOUT`` in seconds) for being recognised and read: an adapter that runs
+past it is abandoned with its helper thread, reported by name, and not used again in that
+import, so a plugin that loops forever cannot hang a command.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import os
+import stat
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, cast
+from queue import SimpleQueue
+from typing import Any, TypeVar, cast
 
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import (
@@ -56,19 +66,137 @@ class ImportResult:
         }
 
 
-def _pick(adapters: Sequence[Adapter], path: Path, result: ImportResult) -> Adapter | None:
-    for adapter in adapters:
+#: Seconds one input may take to be recognised and read (a whole export counts as one).
+FILE_TIMEOUT_S = 600.0
+_T = TypeVar("_T")
+
+
+def default_file_timeout() -> float:
+    """The per-input time budget: ``STRIDEWISE_FILE_TIMEOUT`` seconds, else the default."""
+    try:
+        value = float(os.environ.get("STRIDEWISE_FILE_TIMEOUT", FILE_TIMEOUT_S))
+    except ValueError:
+        return FILE_TIMEOUT_S
+    return value if math.isfinite(value) and value > 0 else FILE_TIMEOUT_S
+
+
+class _Overrun(Exception):
+    """A call ran past its time budget; the thread running it was abandoned."""
+
+
+class _Deadline:
+    """Runs adapter calls in a helper thread and waits at most ``budget`` seconds for each.
+
+    A call past its budget is abandoned with its thread (a daemon thread: it ends with the
+    process) and a fresh thread takes the next calls. ``current`` names the adapter being
+    called, for the report.
+    """
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.current = ""
+        self._jobs: SimpleQueue[Any] = SimpleQueue()
+        self._start()
+
+    def _start(self) -> None:
+        self._jobs = SimpleQueue()
+        worker = threading.Thread(
+            target=self._serve, args=(self._jobs,), name="stridewise-adapter", daemon=True
+        )
+        worker.start()
+
+    @staticmethod
+    def _serve(jobs: SimpleQueue[Any]) -> None:
+        while (job := jobs.get()) is not None:
+            call, box, done = job
+            try:
+                box.append((True, call()))
+            except BaseException as exc:  # handed to the caller, which re-raises it
+                box.append((False, exc))
+            done.set()
+
+    def run(self, call: Callable[[], _T]) -> _T:
+        box: list[tuple[bool, Any]] = []
+        done = threading.Event()
+        self._jobs.put((call, box, done))
+        if not done.wait(self.budget):
+            self._jobs.put(None)  # the stuck thread stops if it ever comes back
+            self._start()
+            raise _Overrun
+        ok, value = box[0]
+        if ok:
+            return cast(_T, value)
+        raise value
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+
+def _overrun(path: Path, name: str, budget: float, what: str) -> Skipped:
+    return Skipped(
+        str(path),
+        f"adapter {name} took more than {budget:g} s to {what}; abandoned, and not used again "
+        "in this import (a bug in that plugin? the budget is STRIDEWISE_FILE_TIMEOUT)",
+    )
+
+
+def _pick(
+    adapters: Sequence[Adapter],
+    path: Path,
+    result: ImportResult,
+    deadline: _Deadline,
+    abandoned: set[str],
+) -> Adapter | None:
+    """The first adapter that recognises ``path``, each asked within the time budget."""
+    notes: list[Skipped] = []
+
+    def pick() -> Adapter | None:
+        for adapter in adapters:
+            if adapter.name in abandoned:
+                continue
+            deadline.current = adapter.name
+            try:
+                if adapter.recognise(path):
+                    return adapter
+            except Exception as exc:  # an adapter's bug must not stop the import
+                notes.append(Skipped(str(path), f"adapter {adapter.name} failed: {exc}"))
+        return None
+
+    while True:
         try:
-            if adapter.recognise(path):
-                return adapter
-        except Exception as exc:  # an adapter's bug must not stop the import
-            result.skipped.append(Skipped(str(path), f"adapter {adapter.name} failed: {exc}"))
-    return None
+            chosen = deadline.run(pick)
+        except _Overrun:
+            abandoned.add(deadline.current)
+            notes.append(_overrun(path, deadline.current, deadline.budget, "recognise it"))
+            result.skipped.extend(notes)
+            notes = []
+            continue  # ask the others again, without the one that hung
+        result.skipped.extend(notes)
+        return chosen
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` must not be opened (a named pipe, socket or device), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        what = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        what = "a device"
+    else:
+        what = "not a regular file"
+    return f"{what}, not a file: not opened"
 
 
 def _walk(path: Path) -> Iterable[Path]:
     for child in sorted(path.rglob("*")):
-        if child.is_file() and not child.name.startswith("."):
+        if not child.name.startswith(".") and not child.is_dir():
             yield child
 
 
@@ -78,26 +206,56 @@ def import_paths(
     *,
     progress: Callable[[Path], None] | None = None,
     workers: int = 1,
+    file_timeout: float | None = None,
 ) -> ImportResult:
     """Read every path with the adapter that recognises it; merge duplicates at the end.
 
     ``workers`` > 1 reads files in that many processes when there are enough files to pay
     for starting them (0 = one per CPU); results are the same as reading in one process.
+    ``file_timeout`` is each input's time budget in seconds (default:
+    :func:`default_file_timeout`).
     """
     adapters = host.adapters()
     result = ImportResult()
+    deadline = _Deadline(file_timeout if file_timeout is not None else default_file_timeout())
+    try:
+        return _import(paths, adapters, host, result, deadline, progress, workers)
+    finally:
+        deadline.close()
+
+
+def _import(
+    paths: Iterable[Path | str],
+    adapters: Sequence[Adapter],
+    host: PluginHost,
+    result: ImportResult,
+    deadline: _Deadline,
+    progress: Callable[[Path], None] | None,
+    workers: int,
+) -> ImportResult:
     raw: list[Event] = []
     queue: list[Path] = []
+    abandoned: set[str] = set()
+    picked: dict[Path, Adapter | None] = {}
     for p in map(Path, paths):
         if not p.exists():
             result.skipped.append(Skipped(str(p), "no such file or folder"))
-        elif _pick(adapters, p, result) is not None or p.is_file():
+        elif (why := _not_regular(p)) is not None:
+            result.skipped.append(Skipped(str(p), why))
+        elif (found := _pick(adapters, p, result, deadline, abandoned)) is not None or p.is_file():
+            picked[p] = found
             queue.append(p)
         else:
             queue.extend(_walk(p))
     jobs: list[tuple[Path, Adapter]] = []
     for path in queue:
-        adapter = _pick(adapters, path, result)
+        if (why := _not_regular(path)) is not None:
+            result.skipped.append(Skipped(str(path), why))
+            continue
+        if path in picked:
+            adapter = picked[path]
+        else:
+            adapter = _pick(adapters, path, result, deadline, abandoned)
         if adapter is None:
             result.skipped.append(Skipped(str(path), _unrecognised(path)))
             if progress:
@@ -107,12 +265,18 @@ def import_paths(
     n_workers = _workers(workers, len(jobs))
     outcomes: Iterable[tuple[Path, Adapter, list[Event | Skipped] | None]]
     if n_workers > 1:
-        outcomes = _read_in_pool(jobs, host, n_workers)
+        outcomes = _read_in_pool(jobs, host, n_workers, deadline.budget)
     else:
         outcomes = ((path, adapter, None) for path, adapter in jobs)
     for path, adapter, items in outcomes:
-        if items is None:  # not read in a worker (or the worker lacks this adapter)
-            items = _read(adapter, path)
+        if items is None and adapter.name in abandoned:
+            items = [Skipped(str(path), f"not read: adapter {adapter.name} was abandoned")]
+        elif items is None:  # not read in a worker (or the worker lacks this adapter)
+            try:
+                items = deadline.run(lambda: _read(adapter, path))  # noqa: B023 - run at once
+            except _Overrun:
+                abandoned.add(adapter.name)
+                items = [_overrun(path, adapter.name, deadline.budget, "read it")]
         if progress:
             progress(path)
         result.files_read += 1
@@ -223,26 +387,52 @@ def _workers(requested: int, n_jobs: int) -> int:
 
 
 _worker_host: PluginHost | None = None
+_worker_deadline: _Deadline | None = None
+_worker_abandoned: set[str] = set()
 
 
-def _init_worker(blocked: Sequence[str]) -> None:
-    global _worker_host
+def _init_worker(blocked: Sequence[str], budget: float) -> None:
+    global _worker_host, _worker_deadline
     _worker_host = PluginHost(blocked=blocked)
+    _worker_deadline = _Deadline(budget)
+    threading.Thread(target=_exit_with_parent, name="stridewise-orphan", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the importing process ends, even killed (its pipe closes)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(1)
 
 
 def _read_in_worker(adapter_name: str, path: Path) -> list[Event | Skipped] | None:
-    assert _worker_host is not None
+    assert _worker_host is not None and _worker_deadline is not None
     adapter = next((a for a in _worker_host.adapters() if a.name == adapter_name), None)
-    return None if adapter is None else _read(adapter, path)
+    if adapter is None:
+        return None
+    if adapter_name in _worker_abandoned:
+        return [Skipped(str(path), f"not read: adapter {adapter_name} was abandoned")]
+    try:
+        return _worker_deadline.run(lambda: _read(adapter, path))
+    except _Overrun:
+        _worker_abandoned.add(adapter_name)
+        return [_overrun(path, adapter_name, _worker_deadline.budget, "read it")]
 
 
 def _read_in_pool(
-    jobs: Sequence[tuple[Path, Adapter]], host: PluginHost, n_workers: int
+    jobs: Sequence[tuple[Path, Adapter]], host: PluginHost, n_workers: int, budget: float
 ) -> Iterator[tuple[Path, Adapter, list[Event | Skipped] | None]]:
-    """Read files in worker processes (a fresh plugin host each), in the original order."""
+    """Read files in worker processes (a fresh plugin host each), in the original order.
+
+    Each worker ends when this process ends, even when it is killed, so no pool outlives it.
+    """
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_init_worker, initargs=(sorted(host.blocked),)
+        n_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(sorted(host.blocked), budget),
     ) as pool:
         results = pool.map(
             _read_in_worker,
@@ -255,6 +445,8 @@ def _read_in_pool(
 
 
 def _unrecognised(path: Path) -> str:
+    if (why := _not_regular(path)) is not None:
+        return why
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
