@@ -144,6 +144,9 @@ def build_engine(
     A pack that fails to load is skipped (see :func:`plugin_packs` for the errors) unless
     ``strict`` is set, in which case the first error is raised.
     """
+    from stridewise.engine.rules import load_packs
+    from stridewise.engine.runtime import Engine
+
     errors: list[RulesetError] = []
     if packs is None:
         chosen, errors = plugin_packs(host)
