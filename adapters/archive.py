@@ -94,14 +94,23 @@ def _fmt(n: int) -> str:
     return f"{n:,} bytes"
 
 
+def _or_max(limit: int | None) -> int:
+    return limit if limit is not None else 1 << 62
+
+
 def _junk(head: str) -> bool:
     """Root entries that are not content: hidden files and macOS's ``__MACOSX/``."""
     return head.startswith(".") or head == "__MACOSX/"
 
 
 def is_zip(path: Path) -> bool:
-    """True if ``path`` is a readable file that starts like a zip archive (never raises)."""
+    """True if ``path`` is a readable file that starts like a zip archive (never raises).
+
+    Only regular files are opened: a named pipe would block until someone writes to it.
+    """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as fh:
             head = fh.read(4)
     except OSError:
@@ -189,17 +198,21 @@ class Tree(abc.ABC):
     def _chunks(self, name: str, cap: int) -> Iterator[bytes]:
         """Yield the entry's bytes; may stop once more than ``cap`` bytes were produced."""
 
-    def read(self, name: str) -> bytes:
-        """The bytes of file ``name``, within the limits; InputError if it is missing or too big."""
+    def read(self, name: str, *, limit: int | None = None) -> bytes:
+        """The bytes of file ``name``, within the limits; InputError if it is missing or too big.
+
+        ``limit`` caps this one read further (an activity file is never 512 MB): its refusal
+        names it as ``limit <limit_name>``.
+        """
         self._require(name)
         where = self.where(name)
         declared = self._declared_size(name)
-        self._check_size(declared, where, declared=True)
-        cap = min(self.limits.max_entry_bytes, self._budget.left())
+        self._check_size(declared, where, declared=True, limit=limit)
+        cap = min(self.limits.max_entry_bytes, self._budget.left(), _or_max(limit))
         out = bytearray()
         for chunk in self._chunks(name, cap):
             out += chunk
-            self._check_size(len(out), where, declared=False)
+            self._check_size(len(out), where, declared=False, limit=limit)
             if len(out) > declared:
                 raise InputError(
                     f"entry inflates beyond its declared size of {_fmt(declared)} (the declared "
@@ -221,10 +234,18 @@ class Tree(abc.ABC):
         self._budget.used += len(out)
         return bytes(out)
 
-    def _check_size(self, size: int, where: str, *, declared: bool) -> None:
+    def _check_size(
+        self, size: int, where: str, *, declared: bool, limit: int | None = None
+    ) -> None:
         what = "declares" if declared else "inflates to"
         more = "" if declared else "more than "
         limits = self.limits
+        if limit is not None and size > limit:
+            raise InputError(
+                f"entry {what} {more}{_fmt(size)}, over the limit of {_fmt(limit)} for one "
+                "activity file (limit MAX_BYTES; a zip bomb or not an activity file); refusing it",
+                file=where,
+            )
         if size > limits.max_entry_bytes:
             raise InputError(
                 f"entry {what} {more}{_fmt(size)}, over the per-file limit of "
@@ -238,15 +259,15 @@ class Tree(abc.ABC):
                 file=where,
             )
 
-    def read_decompressed(self, name: str) -> bytes:
+    def read_decompressed(self, name: str, *, limit: int | None = None) -> bytes:
         """Like :meth:`read`, but gunzips a ``*.gz`` file under the same limits."""
-        data = self.read(name)
+        data = self.read(name, limit=limit)
         if not name.lower().endswith(".gz"):
             return data
-        return self._gunzip(data, self.where(name))
+        return self._gunzip(data, self.where(name), limit)
 
-    def _gunzip(self, data: bytes, where: str) -> bytes:
-        cap = min(self.limits.max_entry_bytes, self._budget.left())
+    def _gunzip(self, data: bytes, where: str, limit: int | None = None) -> bytes:
+        cap = min(self.limits.max_entry_bytes, self._budget.left(), _or_max(limit))
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = bytearray()
         pending = data
@@ -256,7 +277,7 @@ class Tree(abc.ABC):
                 pending = inflater.unconsumed_tail
                 out += piece
                 if len(out) > cap:
-                    self._check_size(len(out), where, declared=False)
+                    self._check_size(len(out), where, declared=False, limit=limit)
                 if inflater.eof or (not piece and not pending):
                     break
             out += inflater.flush()
@@ -264,7 +285,7 @@ class Tree(abc.ABC):
             raise InputError(f"not a valid gzip file ({exc})", file=where) from None
         if not inflater.eof:
             raise InputError("gzip data ends early (truncated file)", file=where)
-        self._check_size(len(out), where, declared=False)
+        self._check_size(len(out), where, declared=False, limit=limit)
         self._budget.used += len(out)
         return bytes(out)
 
@@ -587,6 +608,10 @@ def open_tree(path: Path | str, *, limits: Limits = DEFAULT_LIMITS) -> Tree:
     try:
         if path.is_dir():
             return _FolderTree(path, budget)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(
+                "not a regular file (a named pipe or device?): not opened", file=str(path)
+            )
         fh = open(path, "rb")  # noqa: SIM115 - the tree owns and closes it
     except OSError as exc:
         raise InputError(f"cannot open ({exc.strerror})", file=str(path)) from None

@@ -64,6 +64,7 @@ from stridewise.engine.events import (
 from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
 
 from .archive import Tree, is_zip, open_tree
+from .common import MAX_BYTES
 
 __all__ = [
     "OPTIONAL_FIELDS",
@@ -686,8 +687,12 @@ class _Reader:
         if needs_file(sport, start=start, distance_m=distance, moving=duration):
             self.fill_from_file(row, layout, values, notes)
 
+        def failed(reason: str) -> _RowError:
+            """The row cannot be used: say why, and what went wrong with its file."""
+            return _RowError("; ".join([reason, *notes]))
+
         if values["start"] is None:
-            raise _RowError(
+            raise failed(
                 f"Activity Date {row[layout.date][:60]!r} is not a date stridewise reads, "
                 "and no readable activity file gives the start"
             )
@@ -710,7 +715,7 @@ class _Reader:
         }
         if is_run:
             if values["distance_m"] is None:
-                raise _RowError(
+                raise failed(
                     "no distance in metres (and no readable activity file to take it from)"
                 )
             file_sport = values.get("sport")
@@ -730,7 +735,7 @@ class _Reader:
             if length is None:
                 length = values["elapsed_time_s"]
             if length is None:
-                raise _RowError("no moving or elapsed time (and no readable activity file)")
+                raise failed("no moving or elapsed time (and no readable activity file)")
             data = {
                 "kind": "cross_training",
                 **common,
@@ -779,7 +784,8 @@ class _Reader:
             notes.append(f"linked file {linked[:80]!r} is not in the export")
             return
         try:
-            event = parse_activity_file(self.tree.read_decompressed(name), linked)
+            data = self.tree.read_decompressed(name, limit=MAX_BYTES)
+            event = parse_activity_file(data, linked)
         except InputError as exc:
             notes.append(f"linked file {linked[:80]!r} cannot be read: {exc.reason}")
             return

@@ -4,6 +4,7 @@ right distance, the right sport and the right local day, and say where they had 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import datetime as dt
 import json
 import shutil
@@ -134,3 +135,27 @@ def test_import_json_reports_each_merge(tmp_path: Path) -> None:
     assert {merge["kept"]["source"], merge["merged"]["source"]} == {"fit", "strava"}
     assert merge["kept"]["start"].startswith("2022-05-29T15:53")
     assert merge["sport"] == "run"
+
+
+# ---------------------------------------------------------------------------------------------
+# A zip bomb inside a Strava export
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_gzip_bomb_in_a_strava_export_is_named_with_the_limit_it_hit(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(DATA / "strava" / "old_export", export)
+    csv_path = export / "activities.csv"
+    # The first run without a distance: only its activity file could give one.
+    csv_path.write_text(
+        csv_path.read_text(encoding="utf-8").replace(",1428,3322.9,", ",1428,,"),
+        encoding="utf-8",
+    )
+    bomb = gzip.compress(b"\0" * (80 * 1024 * 1024), compresslevel=9)  # 80 MB from ~80 kB
+    (export / "activities" / "12866632127.fit.gz").write_bytes(bomb)
+    result = _run("import", str(export), "--json", "--no-store")
+    doc = json.loads(result.stdout)
+    (skip,) = [s for s in doc["skipped"] if s["row"] == 2]
+    assert "12866632127.fit.gz" in skip["reason"]
+    assert "limit MAX_BYTES" in skip["reason"] and "67,108,864 bytes" in skip["reason"]
+    assert doc["events_by_kind"]["run"] == 1  # the manual run is still there
