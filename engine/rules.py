@@ -313,7 +313,88 @@ def load_pack(source: Path | Traversable | str, *, origin: str | None = None) ->
         )
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesetError(f"cannot read: {exc}", file=name) from None
-    return parse_pack(text, origin=name)
+    cached = _pack_cache_file(text, name)
+    if cached is not None:
+        try:
+            return _pack_from_json(json.loads(cached.read_text("utf-8")))
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # not cached yet (or an entry we cannot read): validate and cache it
+    pack = parse_pack(text, origin=name)
+    if cached is not None:
+        _store_pack(cached, pack)
+    return pack
+
+
+# ---------------------------------------------------------------------------------------------
+# Validated packs cached by content hash
+# ---------------------------------------------------------------------------------------------
+
+#: Where validated packs are cached (a folder); empty or ``off``: no cache. Default: the
+#: platform's user cache folder. The key is the hash of the pack text, its origin and the code
+#: and schema that validate packs, so a changed pack or a new stridewise validates again.
+CACHE_ENV = "STRIDEWISE_CACHE_DIR"
+
+
+@cache
+def _validator_fingerprint() -> str:
+    """Hash of what decides whether a pack is valid: this module, the schema, the facts."""
+    digest = hashlib.sha256()
+    digest.update(Path(__file__).read_bytes())
+    digest.update(json.dumps(ruleset_schema(), sort_keys=True).encode())
+    digest.update(json.dumps(FACT_FIELDS, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _pack_cache_file(text: str, origin: str) -> Path | None:
+    import os
+
+    folder = os.environ.get(CACHE_ENV)
+    if folder is None:
+        import platformdirs
+
+        folder = str(Path(platformdirs.user_cache_dir("stridewise")))
+    if folder.strip().lower() in ("", "off"):
+        return None
+    key = hashlib.sha256(
+        "\0".join((_validator_fingerprint(), origin, text)).encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    where = hashlib.sha256(origin.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return Path(folder) / "packs" / f"{where}-{key[:40]}.json"
+
+
+def _store_pack(path: Path, pack: RulePack) -> None:
+    """Write a validated pack to the cache (atomically; the pack's older entries go)."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(path.name.split("-", 1)[0] + "-*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dataclasses.asdict(pack), fh, ensure_ascii=False)
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written only costs time
+
+
+def _pack_from_json(data: dict[str, Any]) -> RulePack:
+    params = {
+        name: Parameter(
+            **{**spec, "choices": tuple(spec["choices"]) if spec["choices"] is not None else None}
+        )
+        for name, spec in data["parameters"].items()
+    }
+    return RulePack(
+        **{
+            **data,
+            "parameters": params,
+            "rules": tuple(data["rules"]),
+            "tests": tuple(data["tests"]),
+        }
+    )
 
 
 def parse_yaml(text: str, origin: str) -> Any:
