@@ -82,7 +82,7 @@ def test_log_then_report_on_a_journal(tmp_path: Path) -> None:
         env=env,
     )
     assert code == 0
-    code, out, _ = run("report", str(journal), "--json")
+    code, out, _ = run("report", str(journal), "--json", "--as-of", "2026-03-02")
     assert code == 0
     cards = json.loads(out)["cards"]
     assert cards[0]["indicator"] == "critical"
@@ -185,6 +185,6 @@ def test_log_then_report_without_paths_reads_the_journal(tmp_path: Path) -> None
         "--at-rest",
         env=env,
     )
-    code, out, _ = run("report", "--json", env=env)
+    code, out, _ = run("report", "--json", "--as-of", "2026-03-02", env=env)
     assert code == 0
     assert json.loads(out)["cards"][0]["rule_id"] == "pain-at-rest-or-night"

@@ -303,3 +303,43 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_history_is_kept(
     monkeypatch.setattr(Store, "__init__", real_init)
     with Store(db) as store:
         assert sorted(e.id for e in store.load()) == ["j:1", "j:2"]
+
+
+# -- the profile counts for every date -------------------------------------------------------
+
+
+def test_a_profile_logged_today_counts_for_yesterdays_run(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from stridewise.engine.facts import History
+
+    today = dt.date.today()
+    yesterday = today - dt.timedelta(days=1)
+    journal = tmp_path / "me.yaml"
+    append_entry(journal, "run", {"date": yesterday.isoformat(), "distance_km": 8})
+    append_entry(
+        journal,
+        "profile",
+        {"recorded": today.isoformat(), "sex": "female", "birth_year": 1994, "weight_kg": 55},
+    )
+    append_entry(
+        journal,
+        "profile",  # a later entry that only gives the weight keeps what was told before
+        {"recorded": today.isoformat(), "id": "later", "weight_kg": 56},
+    )
+    from stridewise.adapters.journal import read_journal
+
+    history = History([e for e in read_journal(journal) if not hasattr(e, "reason")])
+    facts = {f["type"]: f for f in history.facts(yesterday)}
+    athlete = facts["athlete"]
+    assert athlete["has_profile"] is True
+    assert athlete["sex"] == "female" and athlete["age_y"] == yesterday.year - 1994
+    assert "weight_kg" not in athlete  # weight changes with time: not known yesterday
+    athlete_today = {f["type"]: f for f in history.facts(today)}["athlete"]
+    assert athlete_today["sex"] == "female" and athlete_today["weight_kg"] == 56
+    # the report's as-of is today by default, so the profile counts there too
+    out = CliRunner().invoke(cli, ["report", str(journal), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["as_of"] == today.isoformat()
+    assert not [c for c in report["cards"] if "add your profile" in c["summary"].lower()]

@@ -100,7 +100,7 @@ def test_cli_import_then_report_from_the_store(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["stored"]["new_events"] == 2
     out = runner.invoke(cli, ["import", str(journal), "--db", str(db), "--json"])
     assert json.loads(out.stdout)["stored"]["new_events"] == 0
-    out = runner.invoke(cli, ["report", "--db", str(db), "--json"])
+    out = runner.invoke(cli, ["report", "--db", str(db), "--json", "--as-of", "2026-03-02"])
     assert out.exit_code == 0, out.output
     assert any(c["rule_id"] == "shoe-worn" for c in json.loads(out.stdout)["cards"])
     empty = runner.invoke(cli, ["report", "--db", str(tmp_path / "empty.db")])

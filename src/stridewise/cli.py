@@ -328,7 +328,7 @@ def _report(
 ) -> None:
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
-    day = as_of or history.last_day or dt.date.today()
+    day = as_of or dt.date.today()  # today: what was logged today (a profile) counts
     log = DecisionLog(decision_log) if decision_log is not None else None
     card_athlete = log.hash_athlete(athlete) if log is not None else athlete
     if isolated:  # the rules core runs in a worker: its crash is an error, not ours
@@ -477,9 +477,7 @@ def demo(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
-@click.option(
-    "--as-of", "as_of", default=None, help="Date to evaluate (default: the latest day in the data)."
-)
+@click.option("--as-of", "as_of", default=None, help="Date to evaluate (default: today).")
 @click.option(
     "--pack",
     "packs",
