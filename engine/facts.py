@@ -215,6 +215,11 @@ def _monotony(daily: Array, i: int) -> float | None:
 _WARM_UP_DAYS = 35
 
 
+def old_of(prior: Series | None, name: str) -> Any:
+    """An array of the prior series (None without one)."""
+    return getattr(prior, name) if prior is not None else None
+
+
 class _Tail:
     """Arrays derived again from day index ``k`` on, the days before copied from the prior
     series. Each gives exactly the array a full build gives: cumulative sums continue from
@@ -319,66 +324,84 @@ class Series:
         day0 = cols.day0 or end
         n = max((end - day0).days + 1, 1)
         d0 = day0.toordinal()
-        keep = cols.day_ord - d0 < n
-        ri = (cols.day_ord - d0)[keep]
+        # Days before ``k`` are the same as in ``base``: derive from ``k`` on (0: everything).
+        k = 0
+        if base is not None and since is not None and base.day0 == day0:
+            first_changed = min((since - day0).days, len(base.distance_km), n)
+            if base.first_activity < first_changed:  # so the first activity did not move
+                k = first_changed
+        prior = base if k > 0 else None
+        tail = _Tail(k)
+        # Daily values are counted from day ``o`` on (7-day run counts read 6 days back); the
+        # days before come from ``prior``.
+        o = max(k - 6, 0)
+        m = n - o
+        rel = cols.day_ord - (d0 + o)
+        keep = (rel >= 0) & (rel < m)
+        ri = rel[keep]
         km, minutes, rpe, cad = cols.km[keep], cols.minutes[keep], cols.rpe[keep], cols.cad[keep]
-        distance = np.bincount(ri, weights=km, minlength=n).astype(np.float64)
-        duration = np.bincount(ri, weights=minutes, minlength=n).astype(np.float64)
+
+        def whole(values: Array, before: Array | None) -> Array:
+            return values if before is None else np.concatenate([before[:o], values])
+
+        distance = whole(
+            np.bincount(ri, weights=km, minlength=m).astype(np.float64),
+            old_of(prior, "distance_km"),
+        )
+        duration = whole(
+            np.bincount(ri, weights=minutes, minlength=m).astype(np.float64),
+            old_of(prior, "duration_min"),
+        )
         has_rpe = ~np.isnan(rpe)
-        srpe = np.bincount(ri[has_rpe], weights=(rpe * minutes)[has_rpe], minlength=n).astype(
+        srpe_t = np.bincount(ri[has_rpe], weights=(rpe * minutes)[has_rpe], minlength=m).astype(
             np.float64
         )
+        strength_t = np.zeros(m)
         for c in cross:  # cross-training adds to session-RPE load only (not to running distance)
-            i = c.day.toordinal() - d0
-            if 0 <= i < n and c.rpe is not None:
-                srpe[i] += c.rpe * c.duration_s / 60.0
+            i = c.day.toordinal() - d0 - o
+            if 0 <= i < m:
+                if c.rpe is not None:
+                    srpe_t[i] += c.rpe * c.duration_s / 60.0
+                if c.sport == "strength":
+                    strength_t[i] += 1.0
+        srpe = whole(srpe_t, old_of(prior, "srpe"))
         srpe_days = (srpe > 0).astype(np.float64)
         # Weeks whose every run has an RPE and a duration: session-RPE monotony is defined there.
         rated = has_rpe & (minutes > 0)
-        runs_per_day = _cumsum0(np.bincount(ri, minlength=n).astype(np.float64))
-        rated_per_day = _cumsum0(np.bincount(ri[rated], minlength=n).astype(np.float64))
-        lo7 = np.maximum(np.arange(n) - 6, 0)
+        runs_per_day = _cumsum0(np.bincount(ri, minlength=m).astype(np.float64))
+        rated_per_day = _cumsum0(np.bincount(ri[rated], minlength=m).astype(np.float64))
+        lo7 = np.maximum(np.arange(m) - 6, 0)
         runs7 = runs_per_day[1:] - runs_per_day[lo7]
         srpe_complete = (runs7 > 0) & (rated_per_day[1:] - rated_per_day[lo7] == runs7)
-        strength = np.zeros(n)
-        for c in cross:
-            i = c.day.toordinal() - d0
-            if 0 <= i < n and c.sport == "strength":
-                strength[i] += 1.0
-        longest = np.zeros(n)
-        np.maximum.at(longest, ri, km)
+        if prior is not None:
+            srpe_complete = np.concatenate([prior.srpe_complete[:k], srpe_complete[k - o :]])
+        longest_t = np.zeros(m)
+        np.maximum.at(longest_t, ri, km)
+        longest = whole(longest_t, old_of(prior, "longest_km"))
         has_cad = ~np.isnan(cad)
-        cadence_w = np.bincount(ri[has_cad], weights=km[has_cad], minlength=n).astype(np.float64)
-        cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=n).astype(
+        cadence_w = np.bincount(ri[has_cad], weights=km[has_cad], minlength=m).astype(np.float64)
+        cadence_sum = np.bincount(ri[has_cad], weights=(cad * km)[has_cad], minlength=m).astype(
             np.float64
         )
-        surface_km: dict[str, Array] = {}
+        surface_km: dict[str, Array] = {}  # from day k on
         surface_idx = cols.surface_idx[keep]
-        for k, name in enumerate(KNOWN_SURFACES):
-            mask = surface_idx == k
+        for j, name in enumerate(KNOWN_SURFACES):
+            mask = surface_idx == j
             if mask.any():
-                surface_km[name] = np.bincount(ri[mask], weights=km[mask], minlength=n).astype(
+                surface_km[name] = np.bincount(ri[mask], weights=km[mask], minlength=m).astype(
                     np.float64
-                )
-        activity_days = np.flatnonzero(distance > 0)
-        first_activity = int(activity_days[0]) if len(activity_days) else n
+                )[k - o :]
+            elif prior is not None and name in prior.surface_cum:
+                surface_km[name] = np.zeros(n - k)
         active = distance > 0
-        # Days before ``k`` are the same as in ``base``: derive from ``k`` on (0: everything).
-        k = 0
-        if (
-            base is not None
-            and since is not None
-            and base.day0 == day0
-            and base.first_activity == first_activity
-            and first_activity < len(base.distance_km)
-        ):
-            k = max(0, min((since - day0).days, len(base.distance_km), n))
-        prior = base if k > 0 else None
-        tail = _Tail(k if prior is not None else 0)
-        k = tail.k
+        if prior is not None:
+            first_activity = prior.first_activity
+        else:
+            activity_days = np.flatnonzero(active)
+            first_activity = int(activity_days[0]) if len(activity_days) else n
 
         def old(name: str) -> Array | None:
-            return getattr(prior, name) if prior is not None else None
+            return old_of(prior, name)
 
         rest = tail.streak(~active, old("rest_streak"))
         rest[:first_activity] = 0.0  # days before the first run are not a break
@@ -425,8 +448,8 @@ class Series:
                 longest, 30, lambda x: _sliding_max_before(x, 30), old("longest_before_30")
             ),
             run_streak=tail.streak(active, old("run_streak")),
-            cadence_cum=tail.cum(cadence_sum[k:], old("cadence_cum")),
-            cadence_w=tail.cum(cadence_w[k:], old("cadence_w")),
+            cadence_cum=tail.cum(cadence_sum[k - o :], old("cadence_cum")),
+            cadence_w=tail.cum(cadence_w[k - o :], old("cadence_w")),
             shoe_runs=cols.shoe_runs,
             cum_run_days=tail.cum(active[k:].astype(np.float64), old("cum_run_days")),
             last_active=tail.join(last_active, old("last_active")).astype(np.int64),
@@ -442,9 +465,9 @@ class Series:
             cum_strain_srpe_days=tail.cum(strain_srpe_days[k - s :], old("cum_strain_srpe_days")),
             srpe_complete=srpe_complete,
             rest_streak=rest,
-            cum_strength=tail.cum(strength[k:], old("cum_strength")),
+            cum_strength=tail.cum(strength_t[k - o :], old("cum_strength")),
             surface_cum={
-                name: tail.cum(daily[k:], prior.surface_cum.get(name) if prior else None)
+                name: tail.cum(daily, prior.surface_cum.get(name) if prior else None)
                 for name, daily in surface_km.items()
             },
             shoe_ids=cols.shoe_ids,

@@ -125,6 +125,15 @@ def ten_years() -> list[Event]:
         ev("injury", "inj", date="2024-03-01", site="fibula", cleared="2024-04-20"),
         ev("pain", "pain1", date="2024-05-01", site="shin", severity=3, after_rest=True),
         ev("cross_training", "walk1", start="2024-04-10T10:00:00Z", sport="walk", duration_s=2400),
+        ev(
+            "cross_training",
+            "gym",
+            start=f"{END - dt.timedelta(days=3)}T18:00:00Z",
+            sport="strength",
+            duration_s=2700,
+            rpe=6,
+        ),
+        run(END - dt.timedelta(days=10), 12.0, "trail1", surface="trail", rpe=5),
     ]
     return events
 
