@@ -30,6 +30,9 @@ Choices worth knowing:
   message (``local_timestamp - timestamp``) when it is plausible, else it is 0.
 * Optional values outside the event schema's plausible range (a heart rate of 0, a cadence of
   3 from a bad foot pod) are dropped rather than failing the whole file.
+* A session without a total distance (some Suunto files), or with 0 while the laps or records
+  show one, takes its distance from the laps, else from the records' cumulative distance;
+  the import says which (a note), rather than storing a 15 km run as 0 km.
 """
 
 from __future__ import annotations
@@ -38,18 +41,19 @@ import collections
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import fitdecode
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import RUN_SPORTS, CrossTraining, Run, load_event, stable_id
-from stridewise.plugins.hookspecs import Adapter, hookimpl
+from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load_event, stable_id
+from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
 
-from .common import FileAdapter, describe, sniff, unwrap
+from .common import FileAdapter, describe, read_file, sniff, unwrap
 
-__all__ = ["ADAPTER", "fit_sport", "parse_fit", "stridewise_register_adapters"]
+__all__ = ["ADAPTER", "fit_sport", "parse_fit", "read_fit", "stridewise_register_adapters"]
 
 # Global message numbers (FIT profile).
 _FILE_ID, _SPORT, _SESSION, _LAP, _RECORD, _ACTIVITY = 0, 12, 18, 19, 20, 34
@@ -383,10 +387,7 @@ def _last_date(records: Iterable[Any]) -> dt.datetime | None:
 def _from_records(scan: _Scan) -> _Summary:
     start = _date(_value(scan.first_record, "timestamp"))
     end = _last_date(scan.last_records)
-    distance = None
-    for record in reversed(scan.last_records):  # the distance field is cumulative
-        if (distance := _num(_value(record, "distance"))) is not None:
-            break
+    distance = _records_distance(scan)
     source = scan.sport if scan.sport is not None else (scan.laps[0] if scan.laps else None)
     return _Summary(
         start=start,
@@ -413,6 +414,42 @@ def _pick_session(sessions: list[Any]) -> Any:
         return sessions[sports.index("running")]
     legs = [s for s, sport in zip(sessions, sports, strict=True) if sport != "transition"]
     return (legs or sessions)[0]
+
+
+def _laps_distance(laps: list[Any]) -> float | None:
+    found = [d for lap in laps if (d := _num(_value(lap, "total_distance"))) is not None]
+    return sum(found) if found else None
+
+
+def _records_distance(scan: _Scan) -> float | None:
+    for record in reversed(scan.last_records):  # the distance field is cumulative
+        if (distance := _num(_value(record, "distance"))) is not None:
+            return distance
+    return None
+
+
+def _distance_fallback(scan: _Scan, summary: _Summary) -> str | None:
+    """Fill a session's missing (or zero) distance from its laps, else its records.
+
+    Returns the note saying where the distance came from, or None if the session's own
+    distance stands. Laps are used only for a single-session file (in a multisport file the
+    laps belong to several legs).
+    """
+    if summary.distance_m:  # a distance the device wrote itself
+        return None
+    missing = "no total distance" if summary.distance_m is None else "a total distance of 0"
+    laps = _laps_distance(scan.laps) if len(scan.sessions) == 1 else None
+    if laps:
+        summary.distance_m = laps
+        return f"distance {laps / 1000:.2f} km from the laps (the session has {missing})"
+    records = _records_distance(scan) if len(scan.sessions) == 1 else None
+    if records:
+        summary.distance_m = records
+        return (
+            f"distance {records / 1000:.2f} km from the recorded track points (the session "
+            f"has {missing}, and the laps none)"
+        )
+    return None
 
 
 def _summary(scan: _Scan, name: str) -> _Summary:
@@ -463,8 +500,10 @@ def _identity(file_id: Any, start: dt.datetime, name: str) -> tuple[str, str]:
     return stable_id("fit", "start", start), name.replace("\\", "/").rpartition("/")[2]
 
 
-def _event(scan: _Scan, name: str) -> Run | CrossTraining:
+def _event(scan: _Scan, name: str, notes: list[str]) -> Run | CrossTraining:
     s = _summary(scan, name)
+    if scan.sessions and (said := _distance_fallback(scan, s)) is not None:
+        notes.append(said)
     if s.start is None:
         raise InputError(
             "no usable start time: the device recorded only seconds since it was switched "
@@ -521,6 +560,12 @@ def parse_fit(data: bytes, name: str) -> Run | CrossTraining:
 
     Raises :class:`InputError` naming ``name`` and the problem for anything unusable.
     """
+    return read_fit(data, name)[0]
+
+
+def read_fit(data: bytes, name: str) -> tuple[Run | CrossTraining, list[str]]:
+    """Like :func:`parse_fit`, with the notes on what had to be decided (where the distance
+    came from when the session has none)."""
     data = unwrap(data, name)
     if not data:
         raise InputError("empty file", file=name)
@@ -531,8 +576,9 @@ def parse_fit(data: bytes, name: str) -> Run | CrossTraining:
             raise InputError(f"not a FIT file (only {len(data)} bytes)", file=name)
         raise InputError(f"not a FIT file (no '.FIT' signature in its header{looks})", file=name)
     scan = _scan(data, name)
+    notes: list[str] = []
     try:
-        return _event(scan, name)
+        return _event(scan, name, notes), notes
     except InputError:
         raise
     except Exception as exc:  # odd values from a damaged file (overflowing dates...)
@@ -541,7 +587,19 @@ def parse_fit(data: bytes, name: str) -> Run | CrossTraining:
         ) from None
 
 
-ADAPTER = FileAdapter(
+class FitAdapter(FileAdapter):
+    """The FIT adapter: one event per file, and a note when the distance had to be found."""
+
+    def read(self, path: Path) -> Iterator[Event | Skipped | Any]:
+        from stridewise.importer import Note
+
+        event, notes = read_fit(read_file(path), str(path))
+        yield event
+        for note in notes:
+            yield Note(str(path), note, event_id=event.id)
+
+
+ADAPTER = FitAdapter(
     name="fit",
     description="FIT activity files from watches and bike computers (.fit, .fit.gz)",
     format="fit",

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from stridewise.cli import cli
 from stridewise.engine.events import CrossTraining, Run, deduplicate, load_event
+from stridewise.importer import import_paths
+from stridewise.plugins import PluginHost
 
 DATA = Path(__file__).parent / "data"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -159,3 +162,34 @@ def test_a_gzip_bomb_in_a_strava_export_is_named_with_the_limit_it_hit(tmp_path:
     assert "12866632127.fit.gz" in skip["reason"]
     assert "limit MAX_BYTES" in skip["reason"] and "67,108,864 bytes" in skip["reason"]
     assert doc["events_by_kind"]["run"] == 1  # the manual run is still there
+
+
+# ---------------------------------------------------------------------------------------------
+# A FIT session without a total distance (as some Suunto watches write it)
+# ---------------------------------------------------------------------------------------------
+
+FIT = DATA / "fit"
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("derived__laufen_no_session_distance.fit", "from the laps"),
+        ("derived__laufen_no_session_or_lap_distance.fit", "from the recorded track points"),
+    ],
+)
+def test_a_fit_session_without_distance_takes_it_from_laps_then_records(
+    name: str, source: str
+) -> None:
+    result = import_paths([FIT / "no_distance" / name], PluginHost())
+    (run,) = [e for e in result.events if isinstance(e, Run)]
+    assert run.distance_m == pytest.approx(3322.95, abs=0.01)  # as the device's own session
+    (note,) = result.notes
+    assert note.event_id == run.id and source in note.note and "3.32 km" in note.note
+    doc = result.summary()
+    assert doc["notes"][0]["event"] == run.id
+
+
+def test_a_fit_whose_session_has_its_distance_needs_no_note() -> None:
+    result = import_paths([FIT / "gap__2022-05-29_Laufen_Landal_Park.fit"], PluginHost())
+    assert not result.notes

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import traceback
+import zoneinfo
 from collections.abc import Callable, Sequence
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -25,10 +26,17 @@ from stridewise.adapters.journal import append_entry
 from stridewise.cli_rulesets import engine_for, escape, explain, parse_date, plain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
-from stridewise.engine.events import Event, deduplicate, dump_event, json_schema
+from stridewise.engine.events import (
+    CROSS_SPORTS,
+    RUN_SPORTS,
+    Event,
+    deduplicate,
+    dump_event,
+    json_schema,
+)
 from stridewise.engine.facts import History
 from stridewise.engine.packs import DecisionLog, load_profile, record
-from stridewise.importer import ImportResult, import_paths
+from stridewise.importer import ImportResult, ReadHints, import_paths
 from stridewise.plugins import PluginHost
 from stridewise.store import Store
 
@@ -83,7 +91,13 @@ def cli() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> ImportResult:
+def _import(
+    paths: Sequence[str],
+    host: PluginHost,
+    *,
+    quiet: bool = False,
+    hints: ReadHints | None = None,
+) -> ImportResult:
     show = not quiet and err_console.is_terminal
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -98,7 +112,7 @@ def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> I
         def tick(path: Path) -> None:
             bar.update(task, advance=1, description=f"importing {escape(path.name[:40])}")
 
-        result = import_paths(paths, host, progress=tick, workers=0)
+        result = import_paths(paths, host, progress=tick, workers=0, hints=hints)
     for error in host.errors:
         err_console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
     return result
@@ -107,6 +121,41 @@ def _import(paths: Sequence[str], host: PluginHost, *, quiet: bool = False) -> I
 def _print_skipped(result: ImportResult) -> None:
     for s in result.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
+    for note in result.notes:  # imported, but something was decided for you: say what
+        err_console.print(f"[cyan]note:[/] {escape(note)}", highlight=False)
+
+
+def _check_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a time zone name like Europe/Berlin or America/Sao_Paulo"
+        ) from None
+    return value
+
+
+def _read_hint_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--sport and --tz: what files may not say, shared by import, report and events."""
+    f = click.option(
+        "--tz",
+        "home_tz",
+        default=None,
+        callback=_check_tz,
+        help="Your home time zone (e.g. America/Sao_Paulo) for times stored without one "
+        "(Strava's activities.csv); default: this computer's. An activity file's own UTC "
+        "offset wins.",
+    )(f)
+    return click.option(
+        "--sport",
+        "sport_hint",
+        type=click.Choice([*RUN_SPORTS, *CROSS_SPORTS]),
+        default=None,
+        help="The sport of activities whose file does not say (a GPX without <type>); "
+        "without it, running is inferred from the speeds where they clearly say so.",
+    )(f)
 
 
 def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -152,11 +201,15 @@ def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _events_from(
-    paths: Sequence[str], db: Path | None, host: PluginHost, quiet: bool
+    paths: Sequence[str],
+    db: Path | None,
+    host: PluginHost,
+    quiet: bool,
+    hints: ReadHints | None = None,
 ) -> list[Event]:
     """Events from PATHS; without PATHS, the stored history plus your journal (if there is one)."""
     if paths:
-        result = _import(paths, host, quiet=quiet)
+        result = _import(paths, host, quiet=quiet, hints=hints)
         _print_skipped(result)
         if not result.events:
             raise StridewiseError("nothing was imported, so there is nothing to evaluate")
@@ -182,13 +235,22 @@ def _events_from(
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-store", is_flag=True, help="Only read and summarise; keep nothing.")
 @_db_option
-def import_cmd(paths: tuple[str, ...], as_json: bool, no_store: bool, db: Path | None) -> None:
+@_read_hint_options
+def import_cmd(
+    paths: tuple[str, ...],
+    as_json: bool,
+    no_store: bool,
+    db: Path | None,
+    sport_hint: str | None,
+    home_tz: str | None,
+) -> None:
     """Read PATHS (Strava/Garmin exports, FIT/TCX/GPX files or folders, journals) and keep them.
 
     The history is stored in a local SQLite database; importing the same files again changes
     nothing, and a newer export adds only what is new.
     """
-    result = _import(paths, PluginHost(), quiet=as_json)
+    hints = ReadHints(sport=sport_hint, tz=home_tz)
+    result = _import(paths, PluginHost(), quiet=as_json, hints=hints)
     summary = result.summary()
     nothing = not result.events and bool(result.skipped or not result.files_read)
     if not no_store and not nothing:
@@ -486,6 +548,7 @@ def demo(
     help="Extra rule pack file or folder.",
 )
 @_db_option
+@_read_hint_options
 @_evaluation_options
 def report(
     paths: tuple[str, ...],
@@ -493,6 +556,8 @@ def report(
     as_of: str | None,
     packs: tuple[str, ...],
     db: Path | None,
+    sport_hint: str | None,
+    home_tz: str | None,
     profile: Path | None,
     decision_log: Path | None,
     athlete: str | None,
@@ -501,7 +566,8 @@ def report(
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
     host = PluginHost()
-    history = History(_events_from(paths, db, host, quiet=as_json))
+    hints = ReadHints(sport=sport_hint, tz=home_tz)
+    history = History(_events_from(paths, db, host, quiet=as_json, hints=hints))
     _report(
         history,
         parse_date(as_of),

@@ -14,6 +14,7 @@ import, so a plugin that loops forever cannot hang a command.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import multiprocessing
@@ -40,6 +41,45 @@ from stridewise.engine.events import (
 from stridewise.plugins import Adapter, PluginHost, Skipped
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Note:
+    """Something an adapter had to decide for the user: a guessed sport, a distance taken
+    from laps because the summary had none. The event was imported; the note says how."""
+
+    file: str
+    note: str
+    event_id: str | None = None
+    row: int | str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file}, row {self.row}"
+        return f"{where}: {self.note}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadHints:
+    """What the user tells an import that files may not say (``--sport``, ``--tz``).
+
+    ``sport`` is used for activities whose file names no sport (a GPX without ``<type>``);
+    ``tz`` (an IANA name such as ``America/Sao_Paulo``) is the home time zone for times that
+    carry no UTC offset (Strava's ``activities.csv``); None means the system's.
+    """
+
+    sport: str | None = None
+    tz: str | None = None
+
+
+_NO_HINTS = ReadHints()  # frozen: safe to share
+_HINTS: contextvars.ContextVar[ReadHints] = contextvars.ContextVar(
+    "stridewise_read_hints", default=_NO_HINTS
+)
+
+
+def read_hints() -> ReadHints:
+    """The hints of the import under way (adapters call this while reading)."""
+    return _HINTS.get()
+
+
 @dataclasses.dataclass(slots=True)
 class ImportResult:
     """What an import found: events, counts per source, merges, and what was skipped."""
@@ -52,6 +92,8 @@ class ImportResult:
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     #: One entry per merge: the record kept, the one merged into it, and the sport.
     merges: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: What adapters decided for the user (guessed sports, distances from laps...).
+    notes: list[Note] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (what ``stridewise import --json`` prints)."""
@@ -62,6 +104,10 @@ class ImportResult:
             "activities_by_source": dict(sorted(self.activities_by_source.items())),
             "duplicates_merged": self.duplicates_merged,
             "merges": self.merges,
+            "notes": [
+                {"file": n.file, "row": n.row, "event": n.event_id, "note": n.note}
+                for n in self.notes
+            ],
             "skipped": [{"file": s.file, "row": s.row, "reason": s.reason} for s in self.skipped],
         }
 
@@ -118,7 +164,8 @@ class _Deadline:
     def run(self, call: Callable[[], _T]) -> _T:
         box: list[tuple[bool, Any]] = []
         done = threading.Event()
-        self._jobs.put((call, box, done))
+        context = contextvars.copy_context()  # the import's hints travel with the call
+        self._jobs.put((lambda: context.run(call), box, done))
         if not done.wait(self.budget):
             self._jobs.put(None)  # the stuck thread stops if it ever comes back
             self._start()
@@ -207,20 +254,23 @@ def import_paths(
     progress: Callable[[Path], None] | None = None,
     workers: int = 1,
     file_timeout: float | None = None,
+    hints: ReadHints | None = None,
 ) -> ImportResult:
     """Read every path with the adapter that recognises it; merge duplicates at the end.
 
     ``workers`` > 1 reads files in that many processes when there are enough files to pay
     for starting them (0 = one per CPU); results are the same as reading in one process.
     ``file_timeout`` is each input's time budget in seconds (default:
-    :func:`default_file_timeout`).
+    :func:`default_file_timeout`). ``hints`` tell adapters what files may not say.
     """
     adapters = host.adapters()
     result = ImportResult()
     deadline = _Deadline(file_timeout if file_timeout is not None else default_file_timeout())
+    token = _HINTS.set(hints or ReadHints())
     try:
         return _import(paths, adapters, host, result, deadline, progress, workers)
     finally:
+        _HINTS.reset(token)
         deadline.close()
 
 
@@ -283,6 +333,8 @@ def _import(
         for item in items:
             if isinstance(item, Skipped):
                 result.skipped.append(item)
+            elif isinstance(item, Note):
+                result.notes.append(item)
             else:
                 raw.append(item)
     pairs: list[tuple[Run | CrossTraining, Run | CrossTraining]] = []
@@ -352,8 +404,8 @@ _BUILT_IN = "stridewise.adapters."
 def _checked(adapter: Adapter, path: Path, item: object) -> Event | Skipped | None:
     """``item`` validated through the event schema, a :class:`Skipped` saying why it is
     refused, or None when it is not an event at all."""
-    if isinstance(item, Skipped):
-        return item
+    if isinstance(item, Skipped | Note):
+        return item  # type: ignore[return-value]  # notes pass through with the skips
     if not isinstance(item, _EVENT_TYPES):
         return None
     event = cast(Event, item)
@@ -391,8 +443,9 @@ _worker_deadline: _Deadline | None = None
 _worker_abandoned: set[str] = set()
 
 
-def _init_worker(blocked: Sequence[str], budget: float) -> None:
+def _init_worker(blocked: Sequence[str], budget: float, hints: ReadHints) -> None:
     global _worker_host, _worker_deadline
+    _HINTS.set(hints)
     _worker_host = PluginHost(blocked=blocked)
     _worker_deadline = _Deadline(budget)
     threading.Thread(target=_exit_with_parent, name="stridewise-orphan", daemon=True).start()
@@ -432,7 +485,7 @@ def _read_in_pool(
         n_workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(sorted(host.blocked), budget),
+        initargs=(sorted(host.blocked), budget, read_hints()),
     ) as pool:
         results = pool.map(
             _read_in_worker,
