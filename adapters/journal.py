@@ -45,11 +45,12 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks; appends ar
     fcntl = None  # type: ignore[assignment]
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import Event, load_event, stable_id
+from stridewise.engine.events import MAX_RUN_M, Event, load_event, stable_id
 from stridewise.plugins import Skipped, hookimpl
 
 SOURCE = "journal"
 MAX_BYTES = 20 * 1024 * 1024
+MAX_SHOE_KM = 5000.0  # the shoe schema's bound on a pair's distance before stridewise
 SECTIONS = {
     "profile": "profile",
     "runs": "run",
@@ -88,9 +89,11 @@ def normalize_entry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in entry.items() if v is not None and v != ""}
     data.setdefault("source", SOURCE)
     if "distance_km" in data:
-        data["distance_m"] = _number(data.pop("distance_km"), "distance_km") * 1000.0
+        data["distance_m"] = _metres(data.pop("distance_km"), "distance_km", MAX_RUN_M / 1e3)
     if "start_distance_km" in data:
-        data["start_distance_m"] = _number(data.pop("start_distance_km"), "start_distance_km") * 1e3
+        data["start_distance_m"] = _metres(
+            data.pop("start_distance_km"), "start_distance_km", MAX_SHOE_KM
+        )
     for friendly, target in (("time", "moving_time_s"), ("duration", "duration_s")):
         if friendly in data:
             value = data.pop(friendly)
@@ -131,6 +134,14 @@ def normalize_entry(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _metres(value: Any, name: str, most_km: float) -> float:
+    """A distance given in km, checked in km (the error speaks the unit the runner typed)."""
+    km = _number(value, name)
+    if not 0.0 <= km <= most_km:  # NaN fails too
+        raise ValueError(f"{name}: {km:g} km is outside 0-{most_km:g} km")
+    return km * 1000.0
+
+
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{name}: {value!r} is not a number")
@@ -149,7 +160,29 @@ def _date(value: Any, name: str) -> dt.date:
         raise ValueError(f"{name}: {value!r} is not a date like 2026-03-01") from None
 
 
-def to_event(kind: str, entry: Mapping[str, Any], *, file: str, row: int | str) -> Event:
+_KIND_WORDS = {
+    "cross_training": "cross-training",
+    "pain": "pain report",
+    "nutrition": "nutrition log",
+}
+
+
+def describe_entry(kind: str, entry: Mapping[str, Any]) -> str:
+    """``"run of 2026-03-02"``, ``"shoe 'peg'"``: an entry named in words, for messages."""
+    name = _KIND_WORDS.get(kind, kind)
+    if not isinstance(entry, Mapping):
+        return f"{name} entry"
+    for key in ("date", "recorded", "start"):
+        if entry.get(key) not in (None, ""):
+            return f"{name} entry of {entry[key]}"
+    if entry.get("id") not in (None, ""):
+        return f"{name} entry {str(entry['id'])!r}"
+    return f"{name} entry"
+
+
+def to_event(
+    kind: str, entry: Mapping[str, Any], *, file: str, row: int | str | None = None
+) -> Event:
     """One journal entry -> a validated event (errors name file, row and field)."""
     if not isinstance(entry, Mapping):
         raise InputError(f"expected a mapping of fields, got {entry!r}", file=file, row=row)
@@ -349,7 +382,14 @@ def append_entry(path: Path, kind: str, entry: Mapping[str, Any]) -> Event:
 
 
 def _append_locked(path: Path, kind: str, entry: Mapping[str, Any]) -> Event:
-    event = to_event(kind, entry, file=str(path), row="new entry")
+    try:
+        event = to_event(kind, entry, file=str(path))
+    except InputError as exc:  # say which entry was refused, not a row number it never had
+        raise InputError(
+            f"the new {describe_entry(kind, entry)} was not added: {exc.reason}",
+            file=str(path),
+            field=exc.field,
+        ) from None
     section = KIND_SECTION[kind]
     stored = {k: v for k, v in normalize_entry(kind, entry).items() if k != "source" or v != SOURCE}
     if path.suffix.lower() == ".csv":

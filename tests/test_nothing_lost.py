@@ -343,3 +343,121 @@ def test_a_profile_logged_today_counts_for_yesterdays_run(tmp_path: Path) -> Non
     report = json.loads(out.stdout)
     assert report["as_of"] == today.isoformat()
     assert not [c for c in report["cards"] if "add your profile" in c["summary"].lower()]
+
+
+# -- what `stridewise log` takes, and what it says when it refuses ---------------------------
+
+
+def test_log_profile_records_what_the_bone_risk_scores_ask_for(tmp_path: Path) -> None:
+    import yaml
+
+    journal = tmp_path / "j.yaml"
+    out = CliRunner().invoke(
+        cli,
+        [
+            *("log", "profile", "--journal", str(journal), "--recorded", "2026-03-01"),
+            *("--sex", "female", "--birth-year", "1996", "--height-m", "1.66"),
+            *("--weight-kg", "54", "--menarche-age", "15.5", "--periods-last-12-months", "7"),
+            *("--bmd-z-score", "-1.3", "--eating-history", "some_restriction"),
+            *("--prior-bsi", "front of shin,2024-05-01,left", "--prior-bsi", "navicular"),
+            "--no-hormonal-contraception",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    (profile,) = yaml.safe_load(journal.read_text())["profile"]
+    assert profile["menarche_age_y"] == 15.5 and profile["menses_last_12_months"] == 7
+    assert profile["bmd_z_score"] == -1.3 and profile["disordered_eating"] == "some_restriction"
+    assert profile["hormonal_contraception"] is False
+    assert profile["prior_bsi"] == [
+        {"site": "front of shin", "date": "2024-05-01", "side": "left"},
+        {"site": "navicular"},
+    ]
+    report = CliRunner().invoke(cli, ["report", str(journal), "--json", "--as-of", "2026-03-01"])
+    assert report.exit_code == 0, report.output
+    shown = json.loads(report.stdout)
+    rules = {c["rule_id"] for c in [*shown["cards"], *shown["suppressed"]]}
+    assert "triad-items-missing" not in rules and "profile-missing" not in rules
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "pack", "command"),
+    [
+        ("profile-missing", "recurrence-risk", "stridewise log profile --sex"),
+        ("sex-unknown", "recurrence-risk", "stridewise log profile --sex"),
+        ("triad-items-missing", "recurrence-risk", "--periods-last-12-months"),
+        ("male-items-missing", "recurrence-risk", "--eating-history"),
+        ("bmi-unknown", "nutrition", "stridewise log profile --height-m"),
+    ],
+)
+def test_the_cards_asking_for_profile_data_name_the_exact_command(
+    rule_id: str, pack: str, command: str
+) -> None:
+    import yaml
+
+    name = pack.replace("-", "_") + ".yaml"
+    doc = yaml.safe_load((Path(__file__).parent.parent / "rulesets" / name).read_text())
+    (rule,) = [r for r in doc["rules"] if r["id"] == rule_id]
+    assert command in rule["then"]["card"]["detail"]
+
+
+def test_log_run_with_an_unknown_shoe_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
+    runner = CliRunner()
+    out = runner.invoke(
+        cli, ["log", "shoe", "--journal", str(journal), "--id", "peg", "--name", "Pegasus 40"]
+    )
+    assert out.exit_code == 0, out.output
+    before = journal.read_text()
+    out = runner.invoke(
+        cli,
+        [
+            *("log", "run", "--journal", str(journal), "--date", "2026-03-02"),
+            *("--distance-km", "8", "--shoe", "nosuchshoe"),
+        ],
+    )
+    assert out.exit_code == 2
+    assert "'nosuchshoe'" in out.stderr and "peg (Pegasus 40)" in out.stderr
+    assert "stridewise log shoe --id nosuchshoe" in out.stderr
+    assert journal.read_text() == before
+
+
+def test_a_negative_distance_is_answered_in_km_and_names_the_entry(tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
+    out = CliRunner().invoke(
+        cli,
+        [
+            *("log", "run", "--journal", str(journal), "--date", "2026-03-02"),
+            *("--distance-km", "-5"),
+        ],
+    )
+    assert out.exit_code == 2
+    message = " ".join(out.stderr.split())
+    assert "-5 km is outside 0-350 km" in message
+    assert "the new run entry of 2026-03-02 was not added" in message
+    assert "row new entry" not in message and " m " not in message.replace("km", "")
+    assert not journal.exists()
+
+
+# -- explain reads what report reads ---------------------------------------------------------
+
+
+def test_explain_without_paths_reads_the_stored_history_and_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "journal.yaml"
+    monkeypatch.setenv("STRIDEWISE_JOURNAL", str(journal))
+    db = tmp_path / "h.db"
+    with Store(db) as store:
+        store.save([_run(n) for n in range(1, 4)])
+    append_entry(
+        journal,
+        "pain",
+        {"date": "2026-03-03", "site": "shin", "severity": 6, "at_rest": True},
+    )
+    out = CliRunner().invoke(cli, ["explain", "--db", str(db), "--as-of", "2026-03-03", "--json"])
+    assert out.exit_code == 0, out.output
+    explained = json.loads(out.stdout)
+    training = next(f for f in explained["facts"] if f["type"] == "training")
+    assert training["load_7d_km"] > 15  # the stored runs
+    fired = {r["rule"] for r in explained["rules"] if r["status"] == "fired"}
+    assert any(key.endswith("pain-at-rest-or-night") for key in fired), fired  # the journal's pain

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -22,7 +23,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from stridewise.adapters.journal import append_entry
+from stridewise.adapters.journal import append_entry, read_journal
 from stridewise.cli_rulesets import engine_for, escape, explain, parse_date, plain, rulesets
 from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
@@ -30,6 +31,7 @@ from stridewise.engine.events import (
     CROSS_SPORTS,
     RUN_SPORTS,
     Event,
+    Shoe,
     deduplicate,
     dump_event,
     json_schema,
@@ -38,7 +40,7 @@ from stridewise.engine.facts import History
 from stridewise.engine.packs import DecisionLog, load_profile, record
 from stridewise.importer import ImportResult, ReadHints, import_paths
 from stridewise.plugins import PluginHost
-from stridewise.store import Store
+from stridewise.store import Store, default_db_path
 
 STYLE = {
     "critical": "bold white on red",
@@ -625,7 +627,30 @@ def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
 )
 def log_run(journal: Path | None, date_: str, time_: str | None, **fields: Any) -> None:
     """Log a run."""
+    shoe = fields.get("shoe")
+    if shoe is not None:
+        _check_shoe(journal or default_journal(), shoe)
     _append(journal, "run", {"date": date_, "time": time_, **fields})
+
+
+def _check_shoe(journal: Path, shoe: str) -> None:
+    """Refuse a shoe id nobody logged (a typo would count its kilometres on no pair)."""
+    known: dict[str, str] = {}
+    if journal.exists():
+        for item in read_journal(journal):
+            if isinstance(item, Shoe):
+                known[item.id] = item.name
+    db = default_db_path()
+    if shoe not in known and db.exists():
+        with contextlib.suppress(StridewiseError), Store(db) as store:
+            known.update((e.id, e.name) for e in store.load(kinds=["shoe"]) if isinstance(e, Shoe))
+    if shoe in known:
+        return
+    listed = ", ".join(f"{k} ({v})" for k, v in sorted(known.items())) or "none yet"
+    raise StridewiseError(
+        f"--shoe {shoe!r} is not a pair you have logged (known shoes: {listed}); add it "
+        f"first: stridewise log shoe --id {shoe} --name NAME"
+    )
 
 
 @log.command("pain")
@@ -665,7 +690,7 @@ def log_pain(journal: Path | None, date_: str, **fields: Any) -> None:
 @click.option("--start-distance-km", type=float, default=0.0)
 def log_shoe(journal: Path | None, id_: str, start_distance_km: float, **fields: Any) -> None:
     """Add a pair of shoes."""
-    _append(journal, "shoe", {"id": id_, "start_distance_m": start_distance_km * 1000, **fields})
+    _append(journal, "shoe", {"id": id_, "start_distance_km": start_distance_km, **fields})
 
 
 @log.command("nutrition")
@@ -718,9 +743,72 @@ def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
 @click.option("--birth-year", type=int)
 @click.option("--height-m", type=float)
 @click.option("--weight-kg", type=float)
-def log_profile(journal: Path | None, recorded: str | None, **fields: Any) -> None:
-    """Record your profile (the latest one counts)."""
-    _append(journal, "profile", {"recorded": recorded or dt.date.today().isoformat(), **fields})
+@click.option(
+    "--prior-bsi",
+    "prior_bsi",
+    multiple=True,
+    metavar="SITE[,DATE[,SIDE]]",
+    help="A past bone stress injury (stress fracture), e.g. 'front of shin,2024-05-01,left'; "
+    "repeat for each one.",
+)
+@click.option("--menarche-age", "menarche_age_y", type=float, help="Age at your first period.")
+@click.option(
+    "--periods-last-12-months",
+    "menses_last_12_months",
+    type=click.IntRange(0, 20),
+    help="How many periods you had in the last 12 months.",
+)
+@click.option(
+    "--hormonal-contraception/--no-hormonal-contraception",
+    "hormonal_contraception",
+    default=None,
+    help="Whether you use hormonal contraception (it can hide missing periods).",
+)
+@click.option(
+    "--bmd-z-score",
+    "bmd_z_score",
+    type=float,
+    help="Bone density Z-score from a DXA scan (e.g. -1.2).",
+)
+@click.option(
+    "--eating-history",
+    "disordered_eating",
+    type=click.Choice(["none", "some_restriction", "current_or_past", "diagnosed"]),
+    help="Restricting food or an eating disorder: none, some_restriction, current_or_past "
+    "(a current or past eating disorder) or diagnosed (diagnosed by a clinician).",
+)
+@click.option(
+    "--weight-loss-pct-month",
+    type=float,
+    help="Body weight lost in the last month, in percent.",
+)
+def log_profile(
+    journal: Path | None, recorded: str | None, prior_bsi: tuple[str, ...], **fields: Any
+) -> None:
+    """Record your profile. Each field counts from the date it is recorded (sex, birth year,
+    age at first period and past injuries for every date); later entries add to earlier ones."""
+    path = journal or default_journal()
+    entry: dict[str, Any] = {"recorded": recorded or dt.date.today().isoformat()}
+    entry.update({k: v for k, v in fields.items() if v is not None})  # False is information
+    if prior_bsi:
+        entry["prior_bsi"] = [_prior_bsi(text) for text in prior_bsi]
+    event = append_entry(path, "profile", entry)
+    click.echo(f"added profile {plain(event.id)} to {plain(path)}")
+
+
+def _prior_bsi(text: str) -> dict[str, str]:
+    parts = [p.strip() for p in text.split(",")]
+    if not parts[0] or len(parts) > 3:
+        raise click.BadParameter(
+            f"{text!r}: give SITE, SITE,DATE or SITE,DATE,SIDE (e.g. 'tibia,2024-05-01,left')",
+            param_hint="--prior-bsi",
+        )
+    out = {"site": parts[0]}
+    if len(parts) > 1 and parts[1]:
+        out["date"] = parts[1]
+    if len(parts) > 2 and parts[2]:
+        out["side"] = parts[2]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -377,7 +377,14 @@ def parse_date(value: str | None) -> dt.date | None:
 
 
 @click.command("explain", cls=_Command)
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History database when no PATHS are given (default: $STRIDEWISE_DB or the user data "
+    "folder).",
+)
 @click.option("--as-of", "as_of", default=None, help="Date to explain (default: today, as report).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @_profile_option
@@ -395,6 +402,7 @@ def parse_date(value: str | None) -> dt.date | None:
 )
 def explain_cmd(
     paths: tuple[str, ...],
+    db: Path | None,
     as_of: str | None,
     as_json: bool,
     profile: Path | None,
@@ -402,19 +410,29 @@ def explain_cmd(
     decision_log: Path | None,
     athlete: str | None,
 ) -> None:
-    """Import PATHS and show which rules fired on which facts, and why the others did not."""
+    """Import PATHS and show which rules fired on which facts, and why the others did not.
+
+    Without PATHS: the stored history and your journal, as ``stridewise report`` reads them.
+    """
     host = PluginHost()
-    result = import_paths(paths, host)
-    for skipped in result.skipped:
-        err_console.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
-    if not result.events:
-        raise StridewiseError("nothing was imported, so there is nothing to explain")
-    history = History(result.events)
+    if paths:
+        result = import_paths(paths, host)
+        for skipped in result.skipped:
+            err_console.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
+        if not result.events:
+            raise StridewiseError("nothing was imported, so there is nothing to explain")
+        history = History(result.events)
+    else:
+        from stridewise.cli import _events_from  # the same reading as report (no import cycle)
+
+        history = History(_events_from((), db, host, quiet=True))
     day = parse_date(as_of) or dt.date.today()  # as report does
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=extra)
     log = DecisionLog(decision_log) if decision_log is not None else None
-    athlete_id = athlete or ",".join(str(Path(p).resolve()) for p in paths)
+    athlete_id = (
+        athlete or ",".join(str(Path(p).resolve()) for p in paths) or str(db or "stored history")
+    )
     card_athlete = log.hash_athlete(athlete_id) if log else "athlete"
     evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
     explanations = explain_evaluation(engine, evaluation)

@@ -186,10 +186,15 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def load(self) -> list[Event]:
-        """Every stored event that can be read; unreadable rows go to :attr:`problems`."""
+    def load(self, kinds: Iterable[str] | None = None) -> list[Event]:
+        """Every stored event (of ``kinds``, when given) that can be read; unreadable rows go to
+        :attr:`problems`."""
+        sql = "SELECT rowid, id, body FROM events"
+        wanted = sorted(set(kinds)) if kinds is not None else None
+        if wanted is not None:
+            sql += f" WHERE kind IN ({', '.join('?' * len(wanted))})"
         try:
-            rows = self._conn.execute("SELECT rowid, id, body FROM events ORDER BY id").fetchall()
+            rows = self._conn.execute(sql + " ORDER BY id", wanted or ()).fetchall()
         except sqlite3.DatabaseError as exc:
             raise self._error(exc, "cannot be read") from None
         events, self.problems = _parse_rows(rows)
