@@ -45,7 +45,7 @@ def test_yaml_journal_friendly_fields(tmp_path: Path) -> None:
     assert any(isinstance(i, Shoe) for i in items)
     skipped = [i for i in items if isinstance(i, Skipped)]
     assert len(skipped) == 1
-    assert skipped[0].row == "runs[2]" and "distance_m" in skipped[0].reason
+    assert skipped[0].row == "runs[2]" and "-1 km is outside" in skipped[0].reason
     assert str(path) in str(skipped[0])
 
 
