@@ -12,7 +12,7 @@ Figures printed (targets from issue 12, item 10):
 2. one evaluation from stored events for an athlete with a year of daily runs: the store's
    JSON rows -> events -> ``History`` -> cards from the built-in packs, median; through the
    validating loader (``load_events``) and through the fast path for events validated before
-   (``History.from_stored``; target < 5 ms);
+   (``load_stored_json``: the rows decoded in one pass, no schema validation; target < 5 ms);
 3. add one run to a ``History`` the app keeps and evaluate again (what an app does after
    each upload), at 1, 10 and 30 years of daily runs, median (target < 2 ms at 10 years);
 4. 2,000 athletes with a year each, evaluated once each from stored events, one core
@@ -38,7 +38,12 @@ sys.path.insert(0, str(HERE))
 from synthetic import DEMO_END, daily_runs  # noqa: E402
 
 import stridewise  # noqa: E402
-from stridewise.engine.events import Run, dump_event, load_stored_events  # noqa: E402
+from stridewise.engine.events import (  # noqa: E402
+    Run,
+    dump_event,
+    load_stored_events,
+    load_stored_json,
+)
 
 
 def best_wall(cmd: list[str], n: int) -> float:
@@ -142,14 +147,14 @@ def main() -> None:
         return engine.evaluate(stridewise.History(stridewise.load_events(dicts)), as_of)
 
     def fast() -> Any:
-        return engine.evaluate(stridewise.History.from_stored(json.loads(r) for r in rows), as_of)
+        return engine.evaluate(stridewise.History(load_stored_json(rows)), as_of)
 
     assert [c.to_dict() for c in validated()] == [c.to_dict() for c in fast()]
     m_validated = median_ms(validated, max(10, single_n // 10))
     m_fast = median_ms(fast, single_n)
     print(f"\n2. one evaluation from stored events ({len(rows)} events, a year of daily runs)")
     print(f"   validating loader (load_events): median {m_validated:.2f} ms")
-    print(f"   events validated before (History.from_stored): median {m_fast:.2f} ms")
+    print(f"   events validated before (load_stored_json): median {m_fast:.2f} ms")
 
     # 3. add one run and evaluate again
     print("\n3. add one run to the History the app keeps, evaluate again (median)")
@@ -185,7 +190,7 @@ def main() -> None:
     t0 = time.perf_counter()
     shown = 0
     for athlete_rows_ in stored:
-        history = stridewise.History.from_stored(json.loads(r) for r in athlete_rows_)
+        history = stridewise.History(load_stored_json(athlete_rows_))
         shown += len(engine.evaluate(history, as_of))
     t_many = time.perf_counter() - t0
     sample = stored[:20]

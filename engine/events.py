@@ -859,6 +859,12 @@ def load_stored_event(data: Mapping[str, Any]) -> Event:
     return event
 
 
+def load_stored_json(texts: Iterable[str]) -> list[Event]:
+    """Events from the JSON text of stored rows (one event object per text, as the store keeps
+    them), decoded in one pass: :func:`load_stored_events` on the decoded dicts."""
+    return load_stored_events(json.loads("[" + ",".join(texts) + "]"))
+
+
 def load_stored_events(items: Iterable[Mapping[str, Any]]) -> list[Event]:
     """:func:`load_stored_event` for many dicts (the store's rows, an app's own cache)."""
     makers = _STORED_MAKERS

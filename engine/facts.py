@@ -58,6 +58,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -831,8 +832,8 @@ _SURFACE_POS = {name: k for k, name in enumerate(KNOWN_SURFACES)}
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def _run_key(run: Run) -> tuple[dt.datetime, str]:
-    return (run.start, run.id)
+#: Runs sort by start, then id.
+_run_key: Callable[[Run], tuple[dt.datetime, str]] = operator.attrgetter("start", "id")
 
 
 def _cumsum0(x: npt.NDArray[Any]) -> Array:
@@ -876,12 +877,10 @@ class History:
     def add(self, events: Iterable[Event]) -> None:
         """Add events; an event whose id is already known replaces the earlier one."""
         events = list(events)
-        replaces = any(e.id in self._by_id for e in events) or len({e.id for e in events}) < len(
-            events
-        )
+        known = len(self._by_id)
+        self._by_id.update((e.id, e) for e in events)
+        replaces = len(self._by_id) != known + len(events)  # a known id, or one id twice
         kinds = {type(e) for e in events}
-        for event in events:
-            self._by_id[event.id] = event
         if self._cols is None or replaces or CrossTraining in kinds:
             self._reindex()
         elif kinds == {Run}:
