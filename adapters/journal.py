@@ -347,7 +347,7 @@ def journal_lock(path: Path) -> Iterator[None]:
     Every ``stridewise log`` takes it around reading the journal, adding the entry and moving
     the new file into place; a second writer waits instead of overwriting the first one's entry.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: yours only
     lock = path.with_name(f".{path.name}.lock")
     if fcntl is None:
         yield

@@ -208,6 +208,14 @@ def test_the_history_is_created_readable_by_its_owner_only(tmp_path: Path) -> No
     out = CliRunner().invoke(cli, ["import", str(_journal(tmp_path)), "--db", str(db)])
     assert out.exit_code == 0, out.output
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    journal = tmp_path / "data" / "journal.yaml"
+    out = CliRunner().invoke(
+        cli, ["log", "shoe", "--journal", str(journal), "--id", "p", "--name", "P"]
+    )
+    assert out.exit_code == 0, out.output
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
 
 
 def test_another_apps_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
