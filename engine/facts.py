@@ -1021,9 +1021,10 @@ class History:
         load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
         load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
         for shoe in self._shoes_in_use(series, i, as_of):
-            km = shoe.start_distance_m / 1000.0 + series.shoe_km(shoe.id, i)
-            shoe7 = series.shoe_km_window(shoe.id, i, 7)
-            shoe28 = series.shoe_km_window(shoe.id, i, 28)
+            run_km = series.shoe_km(shoe.id, i)
+            km = shoe.start_distance_m / 1000.0 + run_km
+            shoe7 = run_km - series.shoe_km(shoe.id, i - 7)
+            shoe28 = run_km - series.shoe_km(shoe.id, i - 28)
             first_run = series.shoe_first_run(shoe.id)
             first_days = [(as_of - shoe.first_used).days] if shoe.first_used else []
             if first_run is not None and first_run <= i:
