@@ -11,12 +11,17 @@ start to the last track point. ``Sport`` is Running, Biking or Other; Other stay
 GPX (read with gpxpy): all tracks of the file make one activity. Distance is gpxpy's 2D length
 (what Strava and Garmin report; GPS elevation is too noisy for 3D), moving time gpxpy's moving
 time, elapsed time first to last point. Heart rate and cadence come from Garmin's
-TrackPointExtension (``hr``, ``cad``) when present. A GPX file says little about its sport: it
-is a run only when ``<type>`` says so (``running``, ``trail_running``..., or ``9``, Strava's
-number for Run); other known types map to their sport and anything else (no type,
-``unknown``) becomes an "other" cross-training session, because calling an unknown activity a
-run would add bone load that may never have happened. GPX without times is a planned route,
-not a recorded activity, and is refused.
+TrackPointExtension (``hr``, ``cad``) when present. A GPX file says little about its sport:
+``<type>`` decides when it names one (``running``, ``trail_running``..., or ``9``, Strava's
+number for Run; other known types map to their sport). Without a type we know (Strava's GPX
+export writes none), the sport the user gave (``--sport``, see
+:class:`stridewise.importer.ReadHints`) is used; else the track's speeds decide *only where
+they clearly say running*: at least 5 minutes moving, a median moving speed of 2.2-5.0 m/s
+(7.9-18 km/h) and 95% of the moving time under 6.5 m/s (a bike goes faster, a walk slower).
+Anything else stays an "other" cross-training session, because calling an unknown activity a
+run would add bone load that may never have happened. Every such decision is reported as a
+note naming the activity, so a wrong guess can be corrected with ``--sport``. GPX without
+times is a planned route, not a recorded activity, and is refused.
 
 Running cadence in both formats counts one foot, so it is doubled into steps per minute.
 Neither format records the local time zone unless its timestamps carry an offset; without one
@@ -27,23 +32,26 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gpxpy
 from lxml import etree
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import RUN_SPORTS, CrossTraining, Run, load_event, stable_id
-from stridewise.plugins.hookspecs import Adapter, hookimpl
+from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load_event, stable_id
+from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
 
-from .common import FileAdapter, describe, local_name, safe_xml_bytes, sniff, unwrap
+from .common import FileAdapter, describe, local_name, read_file, safe_xml_bytes, sniff, unwrap
 
 __all__ = [
     "GPX_ADAPTER",
     "TCX_ADAPTER",
+    "guess_sport",
     "parse_gpx",
     "parse_tcx",
+    "read_gpx",
     "sport_from_label",
     "stridewise_register_adapters",
 ]
@@ -362,17 +370,67 @@ def _point_cadence(point: Any, name: str) -> float | None:
 
 def parse_gpx(data: bytes, name: str) -> Run | CrossTraining:
     """Read one GPX recording (plain or gzipped bytes) into a Run or CrossTraining event."""
+    return read_gpx(data, name)[0]
+
+
+def read_gpx(data: bytes, name: str) -> tuple[Run | CrossTraining, list[str]]:
+    """Like :func:`parse_gpx`, with notes on what had to be decided (the sport, when the
+    file does not name it)."""
     root = _prepare(data, name, "gpx")
+    notes: list[str] = []
     try:
         gpx = gpxpy.parse(etree.tostring(root, encoding="unicode"))
-        return _from_gpx(gpx, name)
+        return _from_gpx(gpx, name, notes), notes
     except InputError:
         raise
     except Exception as exc:  # gpxpy raises GPXException, ValueError, TypeError... on bad data
         raise InputError(f"unreadable GPX data ({type(exc).__name__}: {exc})", file=name) from None
 
 
-def _from_gpx(gpx: gpxpy.gpx.GPX, name: str) -> Run | CrossTraining:
+#: Running, as the speeds of a track without a sport must show it to be called one.
+RUN_MEDIAN_MPS = (2.2, 5.0)
+RUN_P95_MAX_MPS = 6.5
+GUESS_MIN_MOVING_S = 300.0
+_MOVING_MPS = 0.5
+
+
+def guess_sport(segments: Iterable[list[Any]]) -> tuple[str, str]:
+    """("run" or "other", why in plain words) from the speeds between timed track points."""
+    pieces: list[tuple[float, float]] = []  # (speed m/s, seconds) while moving
+    for points in segments:
+        previous = None
+        for point in points:
+            if point.time is None:
+                continue
+            if previous is not None:
+                seconds = (point.time - previous.time).total_seconds()
+                if 0 < seconds <= 60:
+                    speed = point.distance_2d(previous) / seconds
+                    if speed > _MOVING_MPS and math.isfinite(speed):
+                        pieces.append((speed, seconds))
+            previous = point
+    moving = sum(seconds for _, seconds in pieces)
+    if moving < GUESS_MIN_MOVING_S or len(pieces) < 30:
+        return "other", f"only {moving / 60:.0f} min of moving track, too little to tell"
+    pieces.sort()
+
+    def share(fraction: float) -> float:
+        done = 0.0
+        for speed, seconds in pieces:
+            done += seconds
+            if done >= fraction * moving:
+                return speed
+        return pieces[-1][0]
+
+    median, p95 = share(0.5), share(0.95)
+    said = f"median {median * 3.6:.1f} km/h while moving, 95% under {p95 * 3.6:.1f} km/h"
+    lo, hi = RUN_MEDIAN_MPS
+    if lo <= median <= hi and p95 <= RUN_P95_MAX_MPS:
+        return "run", said
+    return "other", said
+
+
+def _from_gpx(gpx: gpxpy.gpx.GPX, name: str, notes: list[str]) -> Run | CrossTraining:
     points = [p for track in gpx.tracks for segment in track.segments for p in segment.points]
     if not points:
         extra = ""
@@ -392,6 +450,8 @@ def _from_gpx(gpx: gpxpy.gpx.GPX, name: str) -> Run | CrossTraining:
     start, end = min(timed), max(timed)
     label = next((t.type for t in gpx.tracks if t.type), None)
     sport = sport_from_label(label)
+    if sport == "other":  # no type, or one we do not know: say what we decided, and why
+        sport = _unstated_sport(gpx, label, notes)
     moving = gpx.get_moving_data()
     updown = gpx.get_uphill_downhill()
     rates, cadences = _extension_values(points)
@@ -409,6 +469,28 @@ def _from_gpx(gpx: gpxpy.gpx.GPX, name: str) -> Run | CrossTraining:
         cadence_per_foot=_mean(cadences),
         device=gpx.creator.strip() if gpx.creator and gpx.creator.strip() else None,
     )
+
+
+def _unstated_sport(gpx: gpxpy.gpx.GPX, label: str | None, notes: list[str]) -> str:
+    from stridewise.importer import read_hints
+
+    stated = "has no <type>" if not label else f"says <type>{label[:40]}</type>"
+    given = read_hints().sport
+    if given:
+        notes.append(f"sport {given}, as you said with --sport (the file {stated})")
+        return given
+    guess, why = guess_sport(segment.points for track in gpx.tracks for segment in track.segments)
+    if guess == "run":
+        notes.append(
+            f"sport guessed: a run, from its speeds ({why}); the file {stated}. If it was "
+            "not a run, import it again with --sport"
+        )
+    else:
+        notes.append(
+            f"sport unknown: recorded as 'other' cross-training ({why}); the file {stated}. "
+            "If it was a run, import it again with --sport run"
+        )
+    return guess
 
 
 def _extension_values(points: Iterable[Any]) -> tuple[list[float], list[float]]:
@@ -440,9 +522,23 @@ TCX_ADAPTER = FileAdapter(
     format="tcx",
     parse=parse_tcx,
 )
-GPX_ADAPTER = FileAdapter(
+
+
+class GpxAdapter(FileAdapter):
+    """The GPX adapter: one event per file, and a note when its sport had to be decided."""
+
+    def read(self, path: Path) -> Iterator[Event | Skipped | Any]:
+        from stridewise.importer import Note
+
+        event, notes = read_gpx(read_file(path), str(path))
+        yield event
+        for note in notes:
+            yield Note(str(path), note, event_id=event.id)
+
+
+GPX_ADAPTER = GpxAdapter(
     name="gpx",
-    description="GPX recorded tracks (.gpx, .gpx.gz); sport from <type>, else 'other'",
+    description="GPX recorded tracks (.gpx, .gpx.gz); sport from <type>, --sport or the speeds",
     format="gpx",
     parse=parse_gpx,
 )

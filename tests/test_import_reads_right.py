@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from stridewise.cli import cli
 from stridewise.engine.events import CrossTraining, Run, deduplicate, load_event
-from stridewise.importer import import_paths
+from stridewise.importer import ReadHints, import_paths
 from stridewise.plugins import PluginHost
 
 DATA = Path(__file__).parent / "data"
@@ -192,4 +192,51 @@ def test_a_fit_session_without_distance_takes_it_from_laps_then_records(
 
 def test_a_fit_whose_session_has_its_distance_needs_no_note() -> None:
     result = import_paths([FIT / "gap__2022-05-29_Laufen_Landal_Park.fit"], PluginHost())
+    assert not result.notes
+
+
+# ---------------------------------------------------------------------------------------------
+# A GPX without <type>
+# ---------------------------------------------------------------------------------------------
+
+NO_TYPE = DATA / "gpx" / "no_type"
+WALK_GPX = DATA / "gpx" / "gap__2025-08-30_walk_BrooksCaldera5.gpx"
+
+
+def test_a_night_run_gpx_without_type_is_read_as_a_run_and_says_it_was_guessed() -> None:
+    result = import_paths([NO_TYPE / "derived__Nachtlauf.gpx"], PluginHost())
+    (run,) = result.events
+    assert isinstance(run, Run) and run.sport == "run"
+    (note,) = result.notes
+    assert note.event_id == run.id
+    assert "sport guessed: a run" in note.note and "--sport" in note.note
+
+
+def test_a_ride_and_a_walk_without_type_stay_other_and_say_so() -> None:
+    result = import_paths([NO_TYPE / "derived__wahoo_ride.gpx", WALK_GPX], PluginHost())
+    assert all(isinstance(e, CrossTraining) and e.sport == "other" for e in result.events)
+    assert len(result.events) == 2
+    assert {n.event_id for n in result.notes} == {e.id for e in result.events}
+    assert all("--sport run" in n.note for n in result.notes)
+
+
+def test_the_runner_says_the_sport_with_sport_run(tmp_path: Path) -> None:
+    doc = _merges_in_import(WALK_GPX, NO_TYPE / "derived__wahoo_ride.gpx")
+    assert doc["events_by_kind"] == {"cross_training": 2}
+    result = _run("import", str(WALK_GPX), "--sport", "run", "--json", "--no-store")
+    doc = json.loads(result.stdout)
+    assert doc["events_by_kind"] == {"run": 1}
+    assert "as you said with --sport" in doc["notes"][0]["note"]
+    report = _run("report", str(WALK_GPX), "--sport", "run", "--json", "--as-of", "2025-08-31")
+    assert report.exit_code == 0, report.output
+    assert "as you said" in report.stderr
+
+
+def test_a_gpx_that_names_its_sport_needs_no_guess(tmp_path: Path) -> None:
+    typed = tmp_path / "typed.gpx"
+    text = (NO_TYPE / "derived__wahoo_ride.gpx").read_text(encoding="utf-8")
+    typed.write_text(text.replace("</name>", "</name>\n  <type>cycling</type>"), encoding="utf-8")
+    result = import_paths([typed], PluginHost(), hints=ReadHints(sport="run"))
+    (ride,) = result.events
+    assert isinstance(ride, CrossTraining) and ride.sport == "ride"
     assert not result.notes
