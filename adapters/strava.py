@@ -21,8 +21,10 @@ Header layouts understood (checked against public samples, see ``tests/data/ORIG
     Any other language is refused with an InputError naming the first header not understood.
 
 Units and time
-    ``Activity Date`` is UTC. The CSV does not say the local offset, so ``utc_offset_s`` is 0
-    unless the linked file was opened. Strava's ``Average Cadence`` for runs is per foot: it is
+    ``Activity Date`` is UTC and the CSV does not say the local offset. ``utc_offset_s`` is
+    the linked activity file's offset when that file was opened and states one (not 0), else
+    the home time zone's offset at that moment (``--tz``, else this computer's zone; see
+    :func:`home_offset_s`). Strava's ``Average Cadence`` for runs is per foot: it is
     doubled to steps per minute. A distance whose unit cannot be established (the user-unit
     column with no metres column and no speed to check it against) is never guessed: the
     linked file is read instead, and the row is skipped if there is none.
@@ -47,6 +49,7 @@ import importlib
 import json
 import math
 import re
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,7 @@ __all__ = [
     "SOURCE",
     "StravaAdapter",
     "events_only",
+    "home_offset_s",
     "load_lenient",
     "locate",
     "needs_file",
@@ -334,6 +338,30 @@ def parse_date(text: str, *, language: str) -> dt.datetime | None:
 
 def _utc(y: int, mo: int, d: int, h: int, mi: int, s: str | None) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, int(s or 0), tzinfo=dt.UTC)
+
+
+@functools.cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def home_offset_s(start: dt.datetime) -> int:
+    """The home time zone's UTC offset at ``start`` (with its daylight saving rules then).
+
+    The zone is the import's ``--tz`` (:class:`stridewise.importer.ReadHints`), else this
+    computer's. ``activities.csv`` stores UTC times only; without this, an evening run of a
+    runner in UTC-3 would count on the next day.
+    """
+    from stridewise.importer import read_hints
+
+    name = read_hints().tz
+    try:
+        local = start.astimezone(_zone(name)) if name else start.astimezone()
+    except (OverflowError, OSError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return 0
+    offset = local.utcoffset()
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    return seconds if abs(seconds) <= 14 * 3600 else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -677,7 +705,7 @@ class _Reader:
             "avg_hr_bpm": number_at(layout.avg_hr, "Average Heart Rate"),
             "max_hr_bpm": first_number(layout.max_hr, "Max Heart Rate"),
             "rpe": number_at(layout.rpe, "Perceived Exertion"),
-            "utc_offset_s": 0,
+            "utc_offset_s": None,  # the linked file's, else the home time zone's (below)
         }
         cadence = number_at(layout.cadence, "Average Cadence")
         if is_run and cadence:
@@ -696,6 +724,8 @@ class _Reader:
                 f"Activity Date {row[layout.date][:60]!r} is not a date stridewise reads, "
                 "and no readable activity file gives the start"
             )
+        if values["utc_offset_s"] is None:
+            values["utc_offset_s"] = home_offset_s(values["start"])
         gear = row[layout.gear].strip() if layout.gear is not None else ""
         shoe_id = self.shoe_for(gear)
         if shoe_id is None and gear and sport in _FOOT_SPORTS and gear not in self.bikes:
@@ -791,7 +821,10 @@ class _Reader:
             return
         found = _from_file(event)
         for key, value in found.items():
-            if key == "utc_offset_s" or values.get(key) is None:
+            if key == "utc_offset_s":
+                if value:  # 0 is what files without an offset say: not evidence of UTC
+                    values[key] = value
+            elif values.get(key) is None:
                 values[key] = value
 
 

@@ -7,7 +7,10 @@ import dataclasses
 import gzip
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -240,3 +243,79 @@ def test_a_gpx_that_names_its_sport_needs_no_guess(tmp_path: Path) -> None:
     (ride,) = result.events
     assert isinstance(ride, CrossTraining) and ride.sport == "ride"
     assert not result.notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Strava's activities.csv has no time zone
+# ---------------------------------------------------------------------------------------------
+
+_OLD_HEADER = "id,date,name,type,description,elapsed_time,distance,commute,gear,filename\n"
+
+
+def _evening_runs_export(tmp_path: Path) -> Path:
+    """Runs at 21:30 in Sao Paulo (UTC-3) are 00:30 UTC the next day in the CSV."""
+    export = tmp_path / "export"
+    shutil.copytree(DATA / "strava" / "old_export", export)
+    rows = [
+        "12070555079,2022-05-29 15:53:35,Laufen Landal Park,Run,,1428,3322.9,false,,"
+        "activities/12866632127.fit.gz",
+        "1,2026-03-11 00:30:00,Evening run,Run,,1800,5000.0,false,,",
+        "2,2026-01-15 00:30:00,Summer evening run,Run,,1800,5000.0,false,,",
+    ]
+    (export / "activities.csv").write_text(_OLD_HEADER + "\n".join(rows) + "\n")
+    return export
+
+
+def _local_days(result: Result) -> dict[str, tuple[int, str]]:
+    assert result.exit_code == 0, result.output
+    out = {}
+    for line in result.stdout.splitlines():
+        event = json.loads(line)
+        if event["kind"] == "run":
+            start = dt.datetime.fromisoformat(event["start"])
+            local = start + dt.timedelta(seconds=event["utc_offset_s"])
+            out[event["source_id"]] = (event["utc_offset_s"], local.date().isoformat())
+    return out
+
+
+def test_strava_evening_runs_land_on_their_local_day_with_tz(tmp_path: Path) -> None:
+    export = _evening_runs_export(tmp_path)
+    days = _local_days(_run("events", str(export), "--tz", "America/Sao_Paulo"))
+    assert days["1"] == (-3 * 3600, "2026-03-10")
+    assert days["2"] == (-3 * 3600, "2026-01-14")
+    # The linked activity file states its own offset (CEST): the file wins over --tz.
+    assert days["12070555079"] == (7200, "2022-05-29")
+
+
+def test_strava_home_zone_follows_daylight_saving(tmp_path: Path) -> None:
+    export = _evening_runs_export(tmp_path)
+    days = _local_days(_run("events", str(export), "--tz", "Europe/Berlin"))
+    assert days["1"][0] == 3600 and days["2"][0] == 3600  # CET in January and March
+    result = import_paths([export], PluginHost(), hints=ReadHints(tz="America/New_York"))
+    offsets = {e.source_id: e.utc_offset_s for e in result.events if isinstance(e, Run)}
+    assert offsets["1"] == -4 * 3600 and offsets["2"] == -5 * 3600  # EDT from 8 March
+
+
+def test_strava_without_tz_uses_the_computers_zone(tmp_path: Path) -> None:
+    export = _evening_runs_export(tmp_path)
+    script = (
+        "import sys; from stridewise.importer import import_paths; "
+        "from stridewise.plugins import PluginHost; "
+        "r = import_paths([sys.argv[1]], PluginHost()); "
+        "print(sorted(e.utc_offset_s for e in r.events if e.kind == 'run'))"
+    )
+    env = {**os.environ, "TZ": "America/Sao_Paulo"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(export)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "[-10800, -10800, 7200]"
+
+
+def test_an_unknown_time_zone_is_refused_by_name(tmp_path: Path) -> None:
+    result = _run("import", str(tmp_path), "--tz", "Mars/Olympus")
+    assert result.exit_code == 2 and "Mars/Olympus" in result.output

@@ -364,9 +364,17 @@ def db_check(repair: bool, as_json: bool, db: Path | None) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--jsonl", is_flag=True, default=True, help="One JSON event per line (default).")
 @_db_option
-def events_cmd(paths: tuple[str, ...], jsonl: bool, db: Path | None) -> None:
+@_read_hint_options
+def events_cmd(
+    paths: tuple[str, ...],
+    jsonl: bool,
+    db: Path | None,
+    sport_hint: str | None,
+    home_tz: str | None,
+) -> None:
     """Print the normalized events read from PATHS (or stored), in the published schema."""
-    events = _events_from(paths, db, PluginHost(), quiet=True)
+    hints = ReadHints(sport=sport_hint, tz=home_tz)
+    events = _events_from(paths, db, PluginHost(), quiet=True, hints=hints)
     for event in sorted(events, key=lambda e: (e.kind, e.id)):
         click.echo(json.dumps(dump_event(event), ensure_ascii=False))
 
