@@ -469,3 +469,10 @@ def test_explain_without_paths_reads_the_stored_history_and_the_journal(
     assert training["load_7d_km"] > 15  # the stored runs
     fired = {r["rule"] for r in explained["rules"] if r["status"] == "fired"}
     assert any(key.endswith("pain-at-rest-or-night") for key in fired), fired  # the journal's pain
+
+
+def test_db_check_where_there_is_no_history_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    out = CliRunner().invoke(cli, ["db", "check", "--db", str(db)])
+    assert out.exit_code == 2 and "no history here yet" in out.stderr
+    assert not db.exists()

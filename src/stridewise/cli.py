@@ -320,7 +320,10 @@ def db_check(repair: bool, as_json: bool, db: Path | None) -> None:
 
     Exits 1 when something is wrong and was not repaired.
     """
-    with Store(db) as store:
+    path = db or default_db_path()
+    if not path.exists():
+        raise StridewiseError(f"{path}: there is no history here yet, so nothing to check")
+    with Store(path) as store:
         found = store.check()
         moved: list[Any] = []
         backup = None
