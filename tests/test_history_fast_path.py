@@ -20,7 +20,14 @@ import pytest
 
 import stridewise
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import Event, dump_event, load_event, load_stored_events
+from stridewise.engine.events import (
+    Event,
+    dump_event,
+    dump_stored_event,
+    load_event,
+    load_stored_events,
+    load_stored_json,
+)
 from stridewise.engine.facts import History, Series
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
@@ -88,6 +95,14 @@ def test_events_from_the_store_load_as_the_same_events_without_validation() -> N
     assert [type(e) for e in loaded] == [type(e) for e in events]
     # Local time survives: the run at 23:30 at UTC-5 counts on its local day.
     assert loaded[2].day == dt.date(2026, 10, 31) and loaded[2].utc_offset_s == -5 * 3600
+
+
+def test_compact_stored_rows_load_as_the_same_events() -> None:
+    events = every_kind()
+    rows = [json.dumps(dump_stored_event(e)) for e in events]
+    assert all("null" not in row for row in rows)
+    assert load_stored_json(rows) == events
+    assert load_stored_json(json.dumps(dump_event(e)) for e in events) == events
 
 
 def test_a_history_from_stored_events_gives_the_same_facts() -> None:
