@@ -841,7 +841,15 @@ def _stored_maker(cls: type[Any]) -> Any:
     return env["make"]
 
 
-_STORED_MAKERS: dict[str, Any] = {kind: _stored_maker(cls) for kind, cls in EVENT_CLASSES.items()}
+class _Makers(dict[str, Any]):
+    """Kind -> its stored-dict constructor, generated on first use (not at import)."""
+
+    def __missing__(self, kind: str) -> Any:
+        maker = self[kind] = _stored_maker(EVENT_CLASSES[kind])
+        return maker
+
+
+_STORED_MAKERS = _Makers()
 
 
 def load_stored_event(data: Mapping[str, Any]) -> Event:
