@@ -478,7 +478,8 @@ def _fill(text: str, matched: Mapping[str, Mapping[str, Any]], params: Mapping[s
         value = matched.get(name, {}).get(field)
         return fmt_value(value) if value is not None else "?"
 
-    return _SINGULAR.sub(r"\1 \2", PLACEHOLDER.sub(sub, text))
+    out = PLACEHOLDER.sub(sub, text) if "{" in text else text  # no placeholder: no regex
+    return _SINGULAR.sub(r"\1 \2", out) if "1 " in out else out
 
 
 #: "1 days" -> "1 day" once placeholders are filled (not "21 days", not "1.5 days").
