@@ -33,11 +33,17 @@ H = tests/test_core_hazards.py, I = tests/test_isolation.py; see ``../shared/eng
   H test_an_interrupt_during_the_cleanup_leaves_the_next_evaluation_whole
 - The core never frees a compiled ruleset by itself (~1.5 MB per engine with the built-in
   packs; 131,072 handles per process at most). A ``weakref.finalize`` on each backend frees
-  its session (``delete_state``, only once it is empty: it may crash on a session holding
-  facts) and then its ruleset (``delete_ruleset``, which alone leaves the session's memory
-  behind) when the engine is dropped.
+  its session (``delete_state``, only once it is empty) and then its ruleset
+  (``delete_ruleset``, which alone leaves the session's memory behind) when the engine is
+  dropped.
   H test_an_app_that_builds_an_engine_per_request_does_not_run_out_of_memory
   H test_a_dropped_engine_frees_its_ruleset_in_the_core
+- A new session's action context (two pointers) stays uninitialised until an action runs, and
+  ``delete_state`` and ``abandon_action`` free it: on a session that never ran an action they
+  free heap garbage (SIGSEGV or glibc's abort, depending on the heap; this is the "delete_state
+  can segfault" of engine-notes.md). Every ruleset carries one internal rule whose action its
+  session runs once when the ruleset is created: from then on the pointers are valid or NULL.
+  H test_dropping_engines_whose_rules_never_fired_does_not_crash_the_process
 - The core keys message ids, field names and aliases by a 32-bit hash of the name, not by the
   name: FNV-1a (its ``fnv1Hash32`` xors then multiplies, over signed chars). Fact ids come from
   a fixed pool checked collision-free under FNV-1a at import. At build time every fact type,
@@ -147,8 +153,10 @@ CORE_NAMES: Mapping[str, int] = {
     "$r": 1203507539,
     "$forward": 739185624,
 }
-#: Fields every fact or derived fact carries besides what rules name.
-_OUR_NAMES = ("type", "rule")
+#: The fact type (and alias) of the rule that initialises each new session (see _Ruleset).
+INIT_FACT = "stridewise_init"
+#: Fields every fact or derived fact carries besides what rules name, and our own names.
+_OUR_NAMES = ("type", "rule", INIT_FACT)
 
 
 def _id_pool(size: int) -> tuple[str, ...]:
@@ -204,7 +212,15 @@ def _delete_ruleset(handle: int) -> None:
 
 
 class _Ruleset:
-    """A compiled ruleset in the core, freed (``delete_ruleset``) when its owner is dropped."""
+    """A compiled ruleset in the core, freed (``delete_ruleset``) when its owner is dropped.
+
+    The core leaves a new session's action context (two pointers) uninitialised until an
+    action runs; ``abandon_action`` and ``delete_state`` free those pointers, so on a session
+    that never ran an action they free heap garbage (glibc aborts: "free(): invalid pointer",
+    seen here in ``delete_state`` during the test suite, depending on the heap). Each ruleset
+    therefore carries one extra rule, and its session runs that rule's action once at creation:
+    from then on the pointers are valid or NULL.
+    """
 
     def __init__(self, owner: object, definition: str, name: str) -> None:
         self.definition = definition
@@ -215,9 +231,19 @@ class _Ruleset:
 
     def _create(self) -> int:
         try:
-            return int(core.create_ruleset(self.name, self.definition))
+            handle = int(core.create_ruleset(self.name, self.definition))
         except Exception as exc:
             raise EngineError(f"the rules core refused the compiled rules: {exc}") from None
+        text = json.dumps({"type": INIT_FACT, "id": "init", "sid": SID})
+        result = core.assert_fact(handle, text)
+        state = 0 if result[0] == _NO_STATE else int(result[1])
+        started = core.start_action_for_state(handle, state)
+        if not started:  # pragma: no cover - the init rule always fires
+            raise EngineError("the rules core did not initialise its session")
+        core.update_state(handle, started[0])
+        core.complete_and_start_action(handle, state)
+        core.retract_fact(handle, text)
+        return handle
 
     def replace(self, owner: object) -> None:
         """Free this ruleset and compile a fresh one (after a cleanup that did not finish)."""
@@ -272,6 +298,7 @@ class RulesBackend:
         )
         self._ruleset: _Ruleset | None = None
         if definition:
+            definition[INIT_FACT] = {"all": [{INIT_FACT: {"type": INIT_FACT}}], "pri": 0}
             self._ruleset = _Ruleset(self, json.dumps(definition, ensure_ascii=False), self.name)
 
     @property
@@ -327,7 +354,7 @@ class RulesBackend:
             ev.open_state = None
 
     def _on_fire(self, ev: _Evaluation, key: str, raw: Any) -> None:
-        if ev.closing:
+        if ev.closing or key == INIT_FACT:
             return  # firings caused by retracting after an evaluation are not findings
         try:
             matched = {

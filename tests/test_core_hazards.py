@@ -14,6 +14,8 @@ import datetime as dt
 import gc
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator, Mapping
@@ -239,6 +241,37 @@ def test_a_dropped_engine_frees_its_ruleset_in_the_core() -> None:
     gc.collect()
     with pytest.raises(Exception, match="111"):  # ERR_INVALID_HANDLE: it was deleted
         backend.core.delete_ruleset(handle)
+
+
+DROP_ENGINES_THAT_NEVER_FIRED = """
+import datetime as dt, gc
+from stridewise.engine.rules import builtin_pack_files, load_pack
+from stridewise.engine.runtime import Engine
+SYMPTOMS = next(load_pack(f) for f in builtin_pack_files() if f.name == "symptoms.yaml")
+for i in range(30):
+    junk = [bytearray(b"A" * (1 << n)) for n in range(16, 22)]  # the heap now holds "AAAA..."
+    del junk
+    engine = Engine([SYMPTOMS])
+    pain = {"type": "pain", "site": "shin", "site_label": "shin", "severity": 0}
+    assert not engine.evaluate_facts([pain], dt.date(2026, 3, 31)).cards  # no rule fires
+    del engine
+    gc.collect()
+print("ok")
+"""
+
+
+def test_dropping_engines_whose_rules_never_fired_does_not_crash_the_process() -> None:
+    # The core leaves a new session's action context uninitialised until an action runs, and
+    # delete_state (like abandon_action) frees it: on reused heap memory that freed garbage
+    # and crashed (SIGSEGV/SIGABRT). Each session now runs one internal action when created.
+    done = subprocess.run(
+        [sys.executable, "-c", DROP_ENGINES_THAT_NEVER_FIRED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
 
 
 # ---------------------------------------------------------------------------------------------
