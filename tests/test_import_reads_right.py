@@ -4,8 +4,8 @@ right distance, the right sport and the right local day, and say where they had 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import datetime as dt
+import gzip
 import json
 import os
 import shutil
