@@ -56,8 +56,14 @@ H = tests/test_core_hazards.py, I = tests/test_isolation.py; see ``../shared/eng
 - Exceptions in actions are swallowed by the core: our actions never raise into it; an error is
   recorded and raised after the evaluation.
   B test_exceptions_in_actions_surface
-- Types: only str, bool, int and finite floats in plain decimal notation reach the core.
+- Types: only str, bool, int and finite floats reach the core. A string compared with a number
+  matches (``'5' > 10``), so types are checked when packs load. Floats go exactly, never
+  rounded (explain and the engine must agree at a threshold), and in plain decimal notation:
+  the core refuses ``1e-07`` (error 204) but reads ``0.0000001``; :func:`to_json` writes every
+  fact and the compiled rules that way (a pack's ``1.0e-7`` builds).
   B test_types_are_normalized_before_the_core
+  tests/test_pack_hazards.py test_explain_and_the_engine_agree_at_a_threshold,
+  test_an_exponent_literal_is_normalised_so_every_pack_still_builds
 - ``assert_facts`` loses firings and segfaults on empty lists: we assert one fact per call.
   B test_fact_no_rule_matches_is_ignored_not_lost
 - Joins between facts (``{"$gte": {"f": {"alias": "g"}}}``) read past the core's buffers when
@@ -77,8 +83,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import decimal
 import json
 import math
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -299,7 +307,7 @@ class RulesBackend:
         self._ruleset: _Ruleset | None = None
         if definition:
             definition[INIT_FACT] = {"all": [{INIT_FACT: {"type": INIT_FACT}}], "pri": 0}
-            self._ruleset = _Ruleset(self, json.dumps(definition, ensure_ascii=False), self.name)
+            self._ruleset = _Ruleset(self, to_json(definition), self.name)
 
     @property
     def _handle(self) -> int | None:
@@ -384,7 +392,7 @@ class RulesBackend:
         msg["id"] = FACT_IDS[ev.next_id]
         msg["sid"] = SID
         ev.next_id += 1
-        text = json.dumps(msg, ensure_ascii=False)  # kept: the retraction sends the same text
+        text = to_json(msg)  # kept: the retraction sends the same text
         ev.asserted.append((msg, text))  # before the core sees it: retracting an unknown is safe
         try:
             state_handle = self._core_assert(msg, text)
@@ -449,7 +457,7 @@ class RulesBackend:
             self._retract(ev, msg, text, "retracting")
         self._eval = None
         for msg in self._leftover():  # whatever the core kept despite an error
-            self._retract(ev, msg, json.dumps(msg, ensure_ascii=False), "cleaning up")
+            self._retract(ev, msg, to_json(msg), "cleaning up")
         leftover = self._leftover()
         if leftover:
             ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
@@ -488,14 +496,50 @@ def normalize(value: Any, name: str = "value") -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise EngineError(f"field {name!r} is {value}, not a finite number")
-        if value == int(value) and abs(value) < 1e15:
-            return float(int(value))
-        if abs(value) < 1e-4:
-            return 0.0  # 1e-05 would be serialized in exponent form, which the core rejects
         if abs(value) >= 1e15:
             raise EngineError(f"field {name!r} is too large ({value})")
-        return round(value, 6)
+        # Exact: no rounding (a value just above a threshold must stay above it, as explain
+        # sees it); to_json writes 1e-05 as 0.00001, the notation the core parses.
+        return value
     raise EngineError(f"field {name!r} has unsupported type {type(value).__name__}")
+
+
+#: A number in exponent form as json.dumps writes it (1e-07, 1.5e+16): the core refuses it
+#: unless the mantissa has a decimal point (error 204).
+_EXPONENT = re.compile(r"[0-9][eE][-+]?[0-9]")
+
+
+def to_json(obj: Any) -> str:
+    """JSON text the core parses: every float in plain decimal notation, exactly.
+
+    ``json.dumps`` writes 1e-07; the core refuses that (error 204) but reads 0.0000001 to the
+    same double. The fast path is ``json.dumps``; only a text with an exponent is redone.
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    return _plain_json(obj) if _EXPONENT.search(text) else text
+
+
+def _plain_json(obj: Any) -> str:
+    if isinstance(obj, float):
+        return plain_number(obj)
+    if isinstance(obj, Mapping):
+        items = (
+            json.dumps(str(k), ensure_ascii=False) + ":" + _plain_json(v) for k, v in obj.items()
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(obj, list | tuple):
+        return "[" + ",".join(_plain_json(v) for v in obj) + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def plain_number(value: float) -> str:
+    """A finite float in decimal notation that reads back to the same double (1e-07 ->
+    0.0000001, 1e+16 -> 10000000000000000.0)."""
+    text = repr(value)
+    if "e" not in text:
+        return text
+    digits = format(decimal.Decimal(text), "f")
+    return digits if "." in digits else digits + ".0"
 
 
 # -- names the core keys by hash ----------------------------------------------------------------

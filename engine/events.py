@@ -262,6 +262,27 @@ def _one_of(choices: Iterable[str]) -> validate.OneOf:
     return validate.OneOf(tuple(choices), error="{input!r} is not one of: {choices}")
 
 
+class NumberField(fields.Float):
+    """A number given as a number: ``"8000"`` (text) and ``true`` are refused, not coerced."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"must be a number, not {type(value).__name__} {value!r}")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class WholeNumberField(fields.Integer):
+    """A whole number given as one: 5.7 is refused (not truncated to 5), so are "5" and true."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"must be a whole number, not {type(value).__name__} {value!r}")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class SiteField(fields.String):
     """A body site: the words runners use (see :data:`SITE_ALIASES`) load as region or site
     codes; the published schema lists the codes."""
@@ -554,7 +575,7 @@ class _ActivitySchema(_EventSchema):
 class RunSchema(_ActivitySchema):
     event_class = Run
     sport = fields.String(load_default="run", validate=_one_of(RUN_SPORTS))
-    distance_m = fields.Float(
+    distance_m = NumberField(
         required=True,
         validate=_range(0, MAX_RUN_M, "m", "distance is in metres"),
     )
@@ -593,16 +614,14 @@ class CrossTrainingSchema(_ActivitySchema):
     event_class = CrossTraining
     sport = fields.String(required=True, validate=_one_of(CROSS_SPORTS))
     duration_s = fields.Float(required=True, validate=_range(0, MAX_DURATION_S, "s"))
-    distance_m = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m")
-    )
+    distance_m = NumberField(load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m"))
 
 
 class PainReportSchema(_EventSchema):
     event_class = PainReport
     date = fields.Date(required=True, validate=_not_future_date)
     site = SiteField(required=True)
-    severity = fields.Integer(required=True, validate=_range(0, 10, "(pain 0-10)"))
+    severity = WholeNumberField(required=True, validate=_range(0, 10, "(pain 0-10)"))
     side = fields.String(load_default="none", validate=_one_of(SIDES))
     with_activity = fields.Boolean(load_default=False)
     after_rest = fields.Boolean(load_default=False)
@@ -625,7 +644,7 @@ class ShoeSchema(_EventSchema):
     model = fields.String(load_default=None, allow_none=True)
     first_used = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
     retired = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
-    start_distance_m = fields.Float(load_default=0.0, validate=_range(0, 5_000_000, "m"))
+    start_distance_m = NumberField(load_default=0.0, validate=_range(0, 5_000_000, "m"))
 
 
 class NutritionLogSchema(_EventSchema):

@@ -69,6 +69,7 @@ from .rules import (
     _patterns,
     _schema_message,
     compile_packs,
+    core_refusal,
     iter_pack_files,
     load_packs,
     parse_yaml,
@@ -1421,13 +1422,18 @@ def lint_packs(sources: Iterable[Path | Traversable]) -> list[Finding]:
     packs, errors = load_packs(sources)
     findings = [Finding(e.file or "<pack>", e.line or 1, "error", e.reason) for e in errors]
     conditions: dict[str, tuple[RulePack, str]] = {}
+    compiled_ok: list[RulePack] = []
     for pack in packs:
         findings += lint_pack(pack)
         try:
             compiled, _ = compile_packs([pack])
+            refusal = core_refusal(compiled)  # what the rules core itself would refuse
+            if refusal is not None:
+                raise refusal
         except RulesetError as exc:
-            findings.append(Finding(pack.origin, exc.line or 1, "error", exc.reason))
+            findings.append(Finding(exc.file or pack.origin, exc.line or 1, "error", exc.reason))
             continue
+        compiled_ok.append(pack)
         for rule in compiled:
             marker = json.dumps(rule.condition, sort_keys=True)
             twin = conditions.setdefault(marker, (pack, rule.key))
@@ -1442,6 +1448,20 @@ def lint_packs(sources: Iterable[Path | Traversable]) -> list[Finding]:
                         "they always fire together",
                     )
                 )
+    if len(compiled_ok) > 1:  # packs that each build may still clash when built together
+        try:
+            refusal = core_refusal(compile_packs(compiled_ok)[0])
+        except RulesetError as exc:
+            refusal = exc
+        if refusal is not None:
+            findings.append(
+                Finding(
+                    refusal.file or "<packs>",
+                    refusal.line or 1,
+                    "error",
+                    f"with every pack loaded together: {refusal.reason}",
+                )
+            )
     return sorted(findings)
 
 

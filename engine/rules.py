@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -659,6 +659,8 @@ def _check_operand(
         if not _compatible(ftype, param.type):
             raise fail(f"{field}: compares a {ftype} field with {operand} ({param.type})")
         return
+    if isinstance(operand, float) and not math.isfinite(operand):
+        raise fail(f"{field}: {operand!r} is not a finite number (nothing compares with it)")
     if not _compatible(ftype, _type_of(operand)):
         raise fail(f"{field}: compares a {ftype} field with {operand!r} ({_type_of(operand)})")
 
@@ -830,6 +832,7 @@ def compile_packs(
         used_fields: dict[str, set[str]] = {}
         filters: list[Filter] = []
         condition = _compile_when(rule, values, used_params, used_fields, filters)
+        _check_nesting(pack, rule, condition)
         stratum = strata[key]
         if stratum:
             # The core checks a negation only when the facts before it in the pattern list
@@ -866,7 +869,115 @@ def compile_packs(
                 filters=tuple(filters),
             )
         )
+    _check_sharing(compiled)
     return compiled, max(strata.values(), default=0)
+
+
+#: Rules the core lets share one pattern (257 is its error 108, though not every time).
+MAX_SHARING = 256
+
+
+def _core_patterns(condition: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    for group in condition.values():
+        for item in group:
+            if len(item) == 1 and next(iter(item)) in ("all", "any"):
+                yield from _core_patterns(item)
+            else:
+                yield from item.items()
+
+
+def _check_sharing(compiled: Sequence[CompiledRule]) -> None:
+    """More than 256 rules with one pattern (whatever its alias) make the core refuse the whole
+    ruleset (error 108): refused here, every time, with the 257th rule's file and line."""
+    sharing: dict[str, list[CompiledRule]] = {}
+    for rule in compiled:
+        mine = {
+            json.dumps(test, sort_keys=True)
+            for alias, test in _core_patterns(rule.condition)
+            if not alias.startswith("stridewise_phase")  # the compiler's gate: always first
+        }
+        for marker in mine:
+            sharing.setdefault(marker, []).append(rule)
+    for marker, rules in sharing.items():
+        if len(rules) > MAX_SHARING:
+            rule = rules[MAX_SHARING]
+            raise RulesetError(
+                f"rule {rule.rule['id']!r} of pack {rule.pack.id!r}: {len(rules)} rules test "
+                f"the same pattern ({marker}); the rules core takes at most {MAX_SHARING} "
+                "(its error 108): merge those rules or tell their conditions apart",
+                file=rule.pack.origin,
+                line=rule.pack.lines.get(rule.rule["id"]),
+            )
+
+
+#: How deep the core nests ``$and``/``$or`` in one pattern (measured: 16 is its error 113).
+MAX_NESTING = 15
+#: What the core's error codes at ``create_ruleset`` mean, in a pack author's words.
+CORE_REFUSALS = {
+    "108": "more than 256 rules share one pattern with it (the core's limit): merge those "
+    "rules or tell their conditions apart",
+    "113": f"its conditions nest any/all more than {MAX_NESTING} levels deep",
+    "204": "a number the core cannot read",
+}
+
+
+def _nesting(node: Any) -> int:
+    """Levels of ``$and``/``$or`` in a compiled test."""
+    if isinstance(node, Mapping):
+        if len(node) == 1 and next(iter(node)) in ("$and", "$or"):
+            return 1 + max((_nesting(n) for n in next(iter(node.values()))), default=0)
+        return max((_nesting(v) for v in node.values()), default=0)
+    if isinstance(node, list):
+        return max((_nesting(n) for n in node), default=0)
+    return 0
+
+
+def _check_nesting(pack: RulePack, rule: Mapping[str, Any], condition: Mapping[str, Any]) -> None:
+    groups = condition.get("all") or condition.get("any") or []
+    depth = max((_nesting(p) for p in groups), default=0)
+    if depth > MAX_NESTING:
+        raise RulesetError(
+            f"rule {rule['id']!r} of pack {pack.id!r}: its conditions are nested {depth} levels "
+            f"deep (any/all, and lists of tests); the rules core takes at most {MAX_NESTING} "
+            "(its error 113): flatten them",
+            file=pack.origin,
+            line=pack.lines.get(rule["id"]),
+        )
+
+
+def core_refusal(rules: Sequence[CompiledRule]) -> RulesetError | None:
+    """What the rules core refuses in these compiled rules, located: the first rule without
+    which the rest build, with its pack, file and line (None when the core takes them all)."""
+    from .backend import RulesBackend
+    from .errors import EngineError
+
+    def refused(n: int) -> EngineError | None:
+        try:
+            RulesBackend({r.key: (r.condition, 100 - r.priority, None) for r in rules[:n]})
+        except EngineError as exc:
+            return exc
+        return None
+
+    error = refused(len(rules))
+    if error is None:
+        return None
+    good, bad = 0, len(rules)  # the first `good` rules build, the first `bad` do not
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        found = refused(mid)
+        if found is None:
+            good = mid
+        else:
+            bad, error = mid, found
+    culprit = rules[bad - 1]
+    code = m.group(1) if (m := re.search(r"error code: (\d+)", str(error))) else "?"
+    reason = CORE_REFUSALS.get(code, "the core's error is not documented")
+    return RulesetError(
+        f"rule {culprit.rule['id']!r} of pack {culprit.pack.id!r}: the rules core refuses it: "
+        f"{reason} (core error {code})",
+        file=culprit.pack.origin,
+        line=culprit.pack.lines.get(culprit.rule["id"]),
+    )
 
 
 def _strata(

@@ -13,10 +13,18 @@ from typing import Any
 from .arbitration import Precedence, arbitrate
 from .backend import Firing, RulesBackend
 from .cards import Card, card_uuid, fmt_value, sort_cards
-from .errors import RulesetError
+from .errors import EngineError, RulesetError
 from .events import Event
 from .facts import History
-from .rules import PHASE_FACT, PLACEHOLDER, CompiledRule, RulePack, _patterns, compile_packs
+from .rules import (
+    PHASE_FACT,
+    PLACEHOLDER,
+    CompiledRule,
+    RulePack,
+    _patterns,
+    compile_packs,
+    core_refusal,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,21 +120,29 @@ class Engine:
             if pack is not None and rid in pack.protected_rules and not allow_protected:
                 raise RulesetError(f"rule {key!r} is a protected red flag: its wording is fixed")
         self._local = threading.local()  # the failures of the evaluation running on a thread
-        self._backend = RulesBackend(
-            {
-                r.key: (
-                    r.condition,
-                    100 - r.priority,
-                    self._guarded(r, self._action(r), []),
-                    self._guarded(r, r.accepts, False),
-                )
-                for r in self.rules
-            },
-            names=_names_sent(self.rules, self.wording),
-            origins={
-                r.key: (r.pack.origin, r.pack.lines.get(r.rule["id"]) or None) for r in self.rules
-            },
-        )
+        try:
+            self._backend = RulesBackend(
+                {
+                    r.key: (
+                        r.condition,
+                        100 - r.priority,
+                        self._guarded(r, self._action(r), []),
+                        self._guarded(r, r.accepts, False),
+                    )
+                    for r in self.rules
+                },
+                names=_names_sent(self.rules, self.wording),
+                origins={
+                    r.key: (r.pack.origin, r.pack.lines.get(r.rule["id"]) or None)
+                    for r in self.rules
+                },
+            )
+        except EngineError:
+            # Say which pack and rule the core refuses, with file and line.
+            refusal = core_refusal(self.rules)
+            if refusal is None:
+                raise
+            raise refusal from None
         self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stridewise.engine.backend import FACT_IDS, RulesBackend, fnv1_32, normalize
+from stridewise.engine.backend import FACT_IDS, RulesBackend, fnv1_32, normalize, to_json
 from stridewise.engine.errors import EngineError
 
 
@@ -133,9 +133,11 @@ def test_absence_is_order_sensitive_in_the_core_so_we_gate_it_with_a_phase_fact(
 
 
 def test_types_are_normalized_before_the_core() -> None:
-    assert normalize(1e-05) == 0.0
+    # Exact (issue 12, item 7): no rounding; to_json writes 1e-05 as 0.00001 for the core.
+    assert normalize(1e-05) == 1e-05
     assert normalize(3.0) == 3.0
-    assert normalize(2.123456789) == 2.123457
+    assert normalize(2.123456789) == 2.123456789
+    assert to_json({"x": 1e-05}) == '{"x":0.00001}'
     with pytest.raises(EngineError):
         normalize(float("nan"))
     with pytest.raises(EngineError):

@@ -277,3 +277,169 @@ def test_a_pack_that_works_reports_no_failure() -> None:
     ev = engine.evaluate_facts([{**SEVERE_NIGHT_PAIN, "at_night": False}], DAY)
     assert ev.failed_packs == ()
     assert "third-party/pain-above-level" in {c.key for c in ev.all_cards}
+
+
+def test_an_exponent_literal_is_normalised_so_every_pack_still_builds() -> None:
+    text = make_pack(
+        f"""\
+        - id: tiny-change
+          when:
+            - fact: training
+              where: {{week_change_pct: {{gt: 1.0e-7}}}}
+          then:
+            {card("Any increase at all")}
+        - id: no-tiny-change
+          when:
+            - fact: training
+            - absent: pain
+              where: {{severity: {{gte: 1.0e+1}}}}
+          then:
+            {card("No pain of ten")}
+        """
+    )
+    engine = Engine([*builtin(), parse_pack(text)])
+    assert "Any increase at all" in summaries(
+        engine, [{"type": "training", "week_change_pct": 0.5}]
+    )
+    assert "Any increase at all" not in summaries(
+        engine, [{"type": "training", "week_change_pct": 0.0}]
+    )
+    assert "No pain of ten" in summaries(engine, [{"type": "training"}])
+
+
+def test_an_infinite_literal_is_refused_with_its_line() -> None:
+    text = make_pack(
+        f"""\
+        - id: never
+          when:
+            - fact: training
+              where: {{week_change_pct: {{gt: .inf}}}}
+          then:
+            {card("Never")}
+        """
+    )
+    with pytest.raises(RulesetError, match="finite") as err:
+        parse_pack(text, origin="inf.yaml")
+    assert (err.value.file, err.value.line) == ("inf.yaml", 10)
+
+
+def nested_any(depth: int) -> str:
+    test = "{severity: {gte: 1}}"
+    for n in range(depth):
+        test = f"{{any: [{test}, {{site: s{n}}}]}}"
+    return test
+
+
+def test_any_nested_deeper_than_the_core_allows_is_a_lint_error_with_rule_and_line(
+    tmp_path: Path,
+) -> None:
+    rules = f"""\
+    - id: deep
+      when:
+        - fact: pain
+          where: {nested_any(15)}
+      then:
+        {card("Deep any")}
+    """
+    ok = make_pack(rules.replace(nested_any(15), nested_any(14)))
+    Engine([parse_pack(ok)])  # 14 levels (15 with the fact type test) the core takes
+    path = tmp_path / "deep.yaml"
+    path.write_text(make_pack(rules), "utf-8")
+    errors = [f for f in lint_packs([path]) if f.severity == "error"]
+    assert [(f.line, "'deep'" in f.message, "nested" in f.message) for f in errors] == [
+        (10, True, True)
+    ]
+    with pytest.raises(RulesetError, match="nested"):
+        Engine([load_pack(path)])
+
+
+def test_more_than_256_rules_on_one_pattern_is_a_lint_error_not_a_core_crash(
+    tmp_path: Path,
+) -> None:
+    rules = "".join(
+        f"- id: same-{n}\n"
+        "  when: [{fact: pain, where: {at_night: true}}]\n"
+        f"  then: {{{card(f'Night pain {n}')}}}\n"
+        for n in range(257)
+    )
+    path = tmp_path / "many.yaml"
+    path.write_text(make_pack(rules), "utf-8")
+    errors = [f for f in lint_packs([path]) if f.severity == "error"]
+    assert any("256" in f.message and "same-256" in f.message for f in errors), errors
+    with pytest.raises(RulesetError, match="256") as err:
+        Engine([*builtin(), load_pack(path)])
+    assert err.value.file == str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Numbers
+# ---------------------------------------------------------------------------------------------
+
+THRESHOLD = make_pack(
+    f"""\
+    - id: above
+      when:
+        - fact: training
+          where: {{acwr_ewma: {{gt: 1.5}}}}
+      then:
+        {card("Above 1.5")}
+    - id: tiny-above-zero
+      when:
+        - fact: training
+          where: {{week_change_pct: {{gt: 0}}}}
+      then:
+        {card("Above zero")}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"acwr_ewma": 1.5000001}, "above"),
+        ({"acwr_ewma": 1.50000000001}, "above"),
+        ({"acwr_ewma": 1.5}, None),
+        ({"week_change_pct": 0.00005}, "tiny-above-zero"),
+        ({"week_change_pct": 1e-9}, "tiny-above-zero"),
+        ({"week_change_pct": 0.0}, None),
+    ],
+)
+def test_explain_and_the_engine_agree_at_a_threshold(
+    fields: dict[str, float], expected: str | None
+) -> None:
+    from stridewise.engine.packs import explain
+
+    engine = Engine([parse_pack(THRESHOLD)])
+    ev = engine.evaluate_facts([{"type": "training", **fields}], DAY)
+    fired = [c.rule_id for c in ev.cards]
+    assert fired == ([expected] if expected else [])
+    said = {e.key.split("/")[1]: e.status for e in explain(engine, ev)}
+    assert [k for k, status in said.items() if status == "fired"] == fired
+
+
+def test_a_pain_severity_of_5_7_is_refused_not_truncated() -> None:
+    from stridewise.engine.errors import EventValidationError
+    from stridewise.engine.events import load_event
+
+    pain = {"kind": "pain", "id": "p", "source": "t", "date": "2026-03-01", "site": "tibia"}
+    assert load_event({**pain, "severity": 5}).severity == 5  # type: ignore[union-attr]
+    for bad in (5.7, "5", True):
+        with pytest.raises(EventValidationError, match="severity"):
+            load_event({**pain, "severity": bad})
+
+
+def test_a_distance_given_as_text_is_refused_not_coerced() -> None:
+    from stridewise.engine.errors import EventValidationError
+    from stridewise.engine.events import load_event
+
+    run = {"kind": "run", "id": "r", "source": "t", "start": "2026-03-01T07:00:00Z"}
+    assert load_event({**run, "distance_m": 8000}).distance_m == 8000.0  # type: ignore[union-attr]
+    for bad in ("8000", True):
+        with pytest.raises(EventValidationError, match="distance_m"):
+            load_event({**run, "distance_m": bad})
+    shoe = {"kind": "shoe", "id": "s", "source": "t", "name": "Trainer"}
+    with pytest.raises(EventValidationError, match="start_distance_m"):
+        load_event({**shoe, "start_distance_m": "100"})
+    cross = {"kind": "cross_training", "id": "c", "source": "t", "start": "2026-03-01T07:00:00Z"}
+    with pytest.raises(EventValidationError, match="distance_m"):
+        load_event({**cross, "sport": "cycling", "duration_s": 600, "distance_m": "8000"})
