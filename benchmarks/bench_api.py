@@ -7,8 +7,10 @@ Run from the repository root with the package installed::
 
 Figures printed (targets from issue 12, item 10):
 
-1. cold start, each in a fresh process: ``import stridewise``, ``stridewise --help`` (wall
-   time, best of 5; target < 0.3 s) and ``stridewise.build_engine()`` (the built-in packs);
+1. cold start, each in a fresh process (best of 5): ``import stridewise``, ``stridewise
+   --help`` (wall time; target < 0.3 s), the first ``build_engine()`` with its imports, and
+   ``build_engine()`` alone (modules imported) with the packs validated (cache off) and read
+   from the cache of validated packs;
 2. one evaluation from stored events for an athlete with a year of daily runs: the store's
    JSON rows -> events -> ``History`` -> cards from the built-in packs, median; through the
    validating loader (``load_events``) and through the fast path for events validated before
@@ -24,9 +26,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,12 +60,16 @@ def best_wall(cmd: list[str], n: int) -> float:
     return min(out)
 
 
-def in_fresh_process(code: str, n: int) -> float:
+def in_fresh_process(code: str, n: int, env: dict[str, str] | None = None) -> float:
     """Best of ``n`` fresh processes of the time ``code`` reports (seconds)."""
     out = []
     for _ in range(n):
         res = subprocess.run(
-            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
         out.append(float(res.stdout.strip().splitlines()[-1]))
     return min(out)
@@ -127,15 +135,27 @@ def main() -> None:
         "import time; t = time.perf_counter(); import stridewise; print(time.perf_counter() - t)",
         reps,
     )
-    t_build = in_fresh_process(
-        "import stridewise, time; t = time.perf_counter(); stridewise.build_engine(); "
+    # build_engine() after its modules are imported: packs validated (no cache) or not
+    build = (
+        "import time, stridewise, stridewise.engine.runtime, stridewise.plugins; "
+        "import stridewise.engine.packs; stridewise.plugins.PluginHost(); "
+        "t = time.perf_counter(); stridewise.build_engine(); print(time.perf_counter() - t)"
+    )
+    t_first = in_fresh_process(
+        "import time; t = time.perf_counter(); import stridewise; stridewise.build_engine(); "
         "print(time.perf_counter() - t)",
         reps,
     )
+    with tempfile.TemporaryDirectory() as cache:
+        t_build_off = in_fresh_process(build, reps, {"STRIDEWISE_CACHE_DIR": "off"})
+        in_fresh_process(build, 1, {"STRIDEWISE_CACHE_DIR": cache})  # fills the cache
+        t_build = in_fresh_process(build, reps, {"STRIDEWISE_CACHE_DIR": cache})
     print(f"   python itself: {t_python:.3f} s")
     print(f"   import stridewise: {t_import:.3f} s")
     print(f"   stridewise --help: {t_help:.3f} s (wall)")
-    print(f"   build_engine() (built-in packs): {t_build:.3f} s")
+    print(f"   import + first build_engine() (built-in packs, cache warm): {t_first:.3f} s")
+    print(f"   build_engine() alone, packs validated (no cache): {t_build_off:.3f} s")
+    print(f"   build_engine() alone, packs from the cache: {t_build:.3f} s")
 
     # 2. one evaluation from stored events, a year of daily runs
     engine = stridewise.build_engine()
