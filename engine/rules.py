@@ -397,10 +397,70 @@ def _pack_from_json(data: dict[str, Any]) -> RulePack:
     )
 
 
+#: Deepest nesting of mappings and lists a pack or profile may have (the built-in packs need
+#: 10; the rules core takes any/all 15 levels deep, about 40 YAML levels).
+MAX_YAML_DEPTH = 64
+#: Most values a document may hold once its aliases are expanded (built-in packs: < 10,000).
+MAX_YAML_VALUES = 200_000
+
+
+def check_yaml_node(root: yaml.Node, origin: str) -> None:
+    """Refuse a composed YAML document whose aliases expand past :data:`MAX_YAML_VALUES`
+    values ("billion laughs": 7 levels of aliases in 780 bytes make 10 million), an alias
+    inside the node it names (a loop), or nesting deeper than :data:`MAX_YAML_DEPTH`.
+
+    Aliases are the same node in the composed graph: each node's expanded size is counted once
+    and reused, never expanded (linear in the text). Raises :class:`RulesetError` with the
+    line. (The journal has its own check, which refuses every alias: ``adapters/journal.py``.)
+    """
+    sizes: dict[yaml.Node, int] = {}
+    path: set[yaml.Node] = set()
+    scalar, mapping = yaml.ScalarNode, yaml.MappingNode
+
+    def fail(message: str, node: yaml.Node) -> RulesetError:
+        return RulesetError(message, file=origin, line=node.start_mark.line + 1)
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if type(node) is scalar:
+            return 1
+        if depth >= MAX_YAML_DEPTH:
+            raise fail(f"nested more than {MAX_YAML_DEPTH} levels deep", node)
+        known = sizes.get(node)
+        if known is not None:
+            return known
+        if node in path:
+            raise fail("a YAML alias refers to the node it is in (a loop)", node)
+        path.add(node)
+        children = [c for kv in node.value for c in kv] if type(node) is mapping else node.value
+        total = 1 + sum(1 if type(c) is scalar else size(c, depth + 1) for c in children)
+        path.discard(node)
+        if total > MAX_YAML_VALUES:
+            raise fail(
+                f'YAML aliases expand this part past {MAX_YAML_VALUES:,} values (a "billion '
+                'laughs"): write the entries out, or use fewer aliases',
+                node,
+            )
+        sizes[node] = total
+        return total
+
+    size(root, 0)
+
+
 def parse_yaml(text: str, origin: str) -> Any:
-    """Parse YAML safely; mappings remember their keys' lines. Bad YAML: :class:`RulesetError`."""
+    """Parse YAML safely; mappings remember their keys' lines. Bad YAML: :class:`RulesetError`.
+
+    The document is composed, bounded (:func:`check_yaml_node`: aliases, loops, depth), and
+    only then built.
+    """
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_yaml_node(node, origin)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise RulesetError("nested too deeply", file=origin) from None
     except RulesetError as exc:
         raise RulesetError(exc.reason, file=origin, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
@@ -410,6 +470,8 @@ def parse_yaml(text: str, origin: str) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
+    finally:
+        loader.dispose()
 
 
 def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:

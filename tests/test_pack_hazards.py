@@ -443,3 +443,92 @@ def test_a_distance_given_as_text_is_refused_not_coerced() -> None:
     cross = {"kind": "cross_training", "id": "c", "source": "t", "start": "2026-03-01T07:00:00Z"}
     with pytest.raises(EventValidationError, match="distance_m"):
         load_event({**cross, "sport": "cycling", "duration_s": 600, "distance_m": "8000"})
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Hostile packs stay data
+# ---------------------------------------------------------------------------------------------
+
+
+def billion_laughs(levels: int = 7) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, levels + 1):
+        refs = ", ".join([f"*a{n - 1}"] * 10)
+        lines.append(f"a{n}: &a{n} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_pack_is_refused_at_once_with_its_line() -> None:
+    import time
+
+    text = billion_laughs(7) + make_pack(
+        f"""\
+        - id: fine
+          when: [{{fact: training}}]
+          then:
+            {card("Fine")}
+        """
+    )
+    assert len(text.encode()) < 2000
+    started = time.perf_counter()
+    with pytest.raises(RulesetError, match="alias") as err:
+        parse_pack(text, origin="laughs.yaml")
+    assert time.perf_counter() - started < 1.0
+    assert err.value.file == "laughs.yaml" and err.value.line is not None
+
+
+def test_a_clinic_profile_with_a_billion_laughs_is_refused(tmp_path: Path) -> None:
+    from stridewise.engine.packs import load_profile
+
+    path = tmp_path / "clinic.yaml"
+    path.write_text("clinic: {id: x, name: X}\n" + billion_laughs(9), "utf-8")
+    with pytest.raises(RulesetError, match="alias") as err:
+        load_profile(path)
+    assert err.value.file == str(path)
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    with pytest.raises(RulesetError, match="alias") as err:
+        parse_pack("loop: &loop [*loop]\n" + make_pack(""), origin="loop.yaml")
+    assert err.value.line == 1
+
+
+def test_a_few_aliases_a_pack_author_might_use_still_load() -> None:
+    text = make_pack(
+        f"""\
+        - id: night
+          when:
+            - fact: pain
+              where: &night {{at_night: true}}
+          then:
+            {card("Night pain")}
+        - id: night-again
+          when:
+            - fact: pain
+              where: *night
+          then:
+            {card("Night pain again")}
+        """
+    )
+    assert [r["id"] for r in parse_pack(text).rules] == ["night", "night-again"]
+
+
+def test_any_nested_300_deep_is_a_ruleset_error_with_its_line_not_a_recursion_error(
+    tmp_path: Path,
+) -> None:
+    text = make_pack(
+        f"""\
+        - id: deep
+          when:
+            - fact: pain
+              where: {nested_any(300)}
+          then:
+            {card("Deep any")}
+        """
+    )
+    with pytest.raises(RulesetError, match="nested") as err:
+        parse_pack(text, origin="deep.yaml")
+    assert err.value.line == 13
+    path = tmp_path / "deep.yaml"
+    path.write_text(text, "utf-8")
+    assert [f.severity for f in lint_packs([path])] == ["error"]
