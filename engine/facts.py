@@ -186,10 +186,14 @@ def _strain_series(
     n = len(x)
     idx = np.arange(n) + offset
     padded = np.concatenate([np.zeros(6), x])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 7)
-    s1 = windows.sum(axis=1)  # the 7 days ending at each index (days before day 0 count as 0)
+    squares = padded * padded
+    # The 7 days ending at each index (days before day 0 count as 0), added in day order.
+    s1, s2 = padded[:n].copy(), squares[:n].copy()
+    for j in range(1, 7):
+        s1 += padded[j : j + n]
+        s2 += squares[j : j + n]
     mean = s1 / 7.0
-    var = np.maximum((windows * windows).sum(axis=1) / 7.0 - mean * mean, 0.0)
+    var = np.maximum(s2 / 7.0 - mean * mean, 0.0)
     sd = np.sqrt(var)
     safe = np.where(sd > 0, sd, 1.0)
     monotony = np.minimum(np.where(sd > 0, mean / safe, MONOTONY_CAP), MONOTONY_CAP)
