@@ -205,18 +205,22 @@ def main() -> None:
         m = median_ms(upload, single_n)
         print(f"   {years:2d} years ({len(history.runs):,} runs): {m:.2f} ms")
 
-    # 4. many athletes, once each
-    stored = [athlete_rows(seed) for seed in range(athletes)]
-    t0 = time.perf_counter()
+    # 4. many athletes, once each. An app reads one athlete's rows at a time: each athlete's
+    # rows are made before its clock starts (not timed) and dropped after.
+    t_many = 0.0
     shown = 0
-    for athlete_rows_ in stored:
-        history = stridewise.History(load_stored_json(athlete_rows_))
+    sample: list[list[str]] = []
+    for seed in range(athletes):
+        rows_ = athlete_rows(seed)
+        if seed < 20:
+            sample.append(rows_)
+        t0 = time.perf_counter()
+        history = stridewise.History(load_stored_json(rows_))
         shown += len(engine.evaluate(history, as_of))
-    t_many = time.perf_counter() - t0
-    sample = stored[:20]
+        t_many += time.perf_counter() - t0
     t0 = time.perf_counter()
-    for athlete_rows_ in sample:
-        dicts = [json.loads(r) for r in athlete_rows_]
+    for rows_ in sample:
+        dicts = [json.loads(r) for r in rows_]
         engine.evaluate(stridewise.History(stridewise.load_events(dicts)), as_of)
     t_sample = (time.perf_counter() - t0) / len(sample)
     print(f"\n4. {athletes:,} athletes with a year each, evaluated once each (one core)")
