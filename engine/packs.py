@@ -72,6 +72,7 @@ from .rules import (
     core_refusal,
     iter_pack_files,
     load_packs,
+    markup_problem,
     parse_yaml,
 )
 from .runtime import Engine, Evaluation, Wording
@@ -1019,6 +1020,14 @@ def load_profile(path: Path | str) -> ClinicProfile:
         overrides[pid] = MappingProxyType(dict(values))
     wording: dict[str, Wording] = {}
     for key, words in (doc.get("wording") or {}).items():
+        for part in ("summary", "detail"):
+            problem = markup_problem(words.get(part) or "")
+            if problem:
+                raise RulesetError(
+                    f"wording for {key!r}, {part}: {problem}",
+                    file=origin,
+                    line=index.get(("wording", key, part)),
+                )
         wording[key] = Wording(summary=words.get("summary"), detail=words.get("detail"))
     return ClinicProfile(
         path=path,

@@ -740,6 +740,13 @@ def _check_card(
     for src in sources:
         if src not in pack.sources:
             raise fail(f"card cites unknown source {src!r}")
+        problem = markup_problem(pack.sources[src]["label"])
+        if problem:
+            raise fail(f"source {src!r} label: {problem}")
+    for text_key in ("summary", "detail", "topic"):
+        problem = markup_problem(card.get(text_key) or "")
+        if problem:
+            raise fail(f"{text_key}: {problem}")
     for text_key in ("summary", "detail"):
         for m in PLACEHOLDER.finditer(card[text_key]):
             name, field = m.group(1), m.group(2)
@@ -776,6 +783,39 @@ def _check_card(
                 f"source {src!r} is labelled with a file name ({label!r}): cite the reader-facing "
                 "title and publisher (and a DOI for a paper)"
             )
+
+
+#: Raw HTML in card text: a tag, a closing tag, a comment or an autolink (``<script``,
+#: ``</b``, ``<!--``, ``<javascript:...>``); "<19" and "< 0.8" are not.
+_HTML = re.compile(r"<\s*[A-Za-z!/?]")
+#: Markdown link targets: ``[text](target)`` and reference definitions ``[id]: target``.
+_LINK_TARGETS = (
+    re.compile(r"\]\(\s*<?([^)\s>]*)"),
+    re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S*?)>?(?:\s|$)", re.MULTILINE),
+)
+SAFE_LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def markup_problem(text: str) -> str | None:
+    """Why card text (Markdown shown in apps' web views) is unsafe: raw HTML, or a link whose
+    scheme is not http, https or mailto (``javascript:``, ``data:``, ``file:``...). None if
+    it is safe."""
+    html = _HTML.search(text)
+    if html:
+        start = html.start()
+        return (
+            f"raw HTML is not allowed ({text[start : start + 20]!r}...): card text is Markdown "
+            "that apps show in web views; write it without tags"
+        )
+    for pattern in _LINK_TARGETS:
+        for m in pattern.finditer(text):
+            target = m.group(1)
+            scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", target)
+            if scheme is None or scheme.group(1).lower() not in SAFE_LINK_SCHEMES:
+                return (
+                    f"link to {target!r} is not allowed: only {', '.join(SAFE_LINK_SCHEMES)} links"
+                )
+    return None
 
 
 #: A source label that is a file name ("seeds/000_38e2.txt") means nothing to a reader.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import re
 import threading
@@ -24,6 +25,7 @@ from .rules import (
     _patterns,
     compile_packs,
     core_refusal,
+    markup_problem,
 )
 
 
@@ -114,7 +116,11 @@ class Engine:
         )
         self._by_key = {r.key: r for r in self.rules}
         self.wording = dict(wording or {})
-        for key in self.wording:
+        for key, words in self.wording.items():
+            for text in (words.summary or "", words.detail or ""):
+                problem = markup_problem(text)
+                if problem:
+                    raise RulesetError(f"wording for {key!r}: {problem}")
             pid, _, rid = key.partition("/")
             pack = next((p for p in self.packs if p.id == pid), None)
             if pack is not None and rid in pack.protected_rules and not allow_protected:
@@ -126,8 +132,8 @@ class Engine:
                     r.key: (
                         r.condition,
                         100 - r.priority,
-                        self._guarded(r, self._action(r), []),
-                        self._guarded(r, r.accepts, False),
+                        _guarded(self._local, r, self._action(r), []),
+                        _guarded(self._local, r, r.accepts, False),
                     )
                     for r in self.rules
                 },
@@ -146,34 +152,6 @@ class Engine:
         self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
         self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
-
-    def _fail(self, rule: CompiledRule, exc: Exception) -> None:
-        failure = PackFailure(
-            pack=rule.pack.id,
-            rule=rule.key,
-            error=f"{type(exc).__name__}: {exc}",
-            file=rule.pack.origin,
-            line=rule.pack.lines.get(rule.rule["id"]) or None,
-        )
-        _log.error("%s", failure)
-        failures = getattr(self._local, "failures", None)
-        if failures is not None and failure not in failures:
-            failures.append(failure)
-
-    def _guarded(self, rule: CompiledRule, fn: Any, failed: Any) -> Any:
-        """``fn`` with an exception recorded against the rule's pack (the evaluation goes on
-        for every other pack) instead of failing the whole evaluation."""
-        if fn is None:
-            return None
-
-        def guarded(matched: Mapping[str, Mapping[str, Any]]) -> Any:
-            try:
-                return fn(matched)
-            except Exception as exc:
-                self._fail(rule, exc)
-                return failed
-
-        return guarded
 
     @staticmethod
     def _action(rule: CompiledRule) -> Any:
@@ -259,7 +237,7 @@ class Engine:
                 try:
                     cards.append(self._card(rule, then["card"], group, as_of, athlete))
                 except Exception as exc:
-                    self._fail(rule, exc)
+                    _record_failure(self._local, rule, exc)
             if "score" in then:
                 spec = then["score"]
                 comps = scores.setdefault((rule.pack.id, spec["id"]), {})
@@ -303,6 +281,7 @@ class Engine:
         first = group[0].matched
         seen: set[str] = set()
         facts: list[dict[str, Any]] = []
+        entries: list[tuple[str, dict[str, Any], Mapping[str, Mapping[str, Any]]]] = []
         for firing in group:  # duplicate firings collapse into one card listing each match
             entry = {
                 alias: {
@@ -315,10 +294,14 @@ class Engine:
             if len(group) == 1:
                 facts.append(entry)
                 break
-            marker = repr(sorted((a, sorted(v.items())) for a, v in entry.items()))
+            marker = json.dumps(entry, sort_keys=True, default=str)
             if marker not in seen:
                 seen.add(marker)
-                facts.append(entry)
+                entries.append((marker, entry, firing.matched))
+        if entries:  # in a fixed order: the card must not depend on the order of the facts
+            entries.sort(key=lambda e: e[0])
+            facts = [entry for _, entry, _ in entries]
+            first = entries[0][2]
         wording = self.wording.get(rule.key) or Wording()
         summary = _fill(wording.summary or spec["summary"], first, rule.params)
         detail = _fill(wording.detail or spec["detail"], first, rule.params).strip()
@@ -416,6 +399,38 @@ class Engine:
         )
 
 
+def _record_failure(local: threading.local, rule: CompiledRule, exc: Exception) -> None:
+    """Note a rule that raised against its pack, in the evaluation running on this thread."""
+    failure = PackFailure(
+        pack=rule.pack.id,
+        rule=rule.key,
+        error=f"{type(exc).__name__}: {exc}",
+        file=rule.pack.origin,
+        line=rule.pack.lines.get(rule.rule["id"]) or None,
+    )
+    _log.error("%s", failure)
+    failures = getattr(local, "failures", None)
+    if failures is not None and failure not in failures:
+        failures.append(failure)
+
+
+def _guarded(local: threading.local, rule: CompiledRule, fn: Any, failed: Any) -> Any:
+    """``fn`` with an exception recorded against the rule's pack (the evaluation goes on for
+    every other pack) instead of failing the whole evaluation. Holds no reference to the
+    engine (no cycle: a dropped engine is freed at once)."""
+    if fn is None:
+        return None
+
+    def guarded(matched: Mapping[str, Mapping[str, Any]]) -> Any:
+        try:
+            return fn(matched)
+        except Exception as exc:
+            _record_failure(local, rule, exc)
+            return failed
+
+    return guarded
+
+
 def incomplete_id(score_id: str, incomplete: Mapping[str, Any]) -> str:
     """Rule id of a score's "incomplete" card: its ``id``, or ``<score-id>-incomplete``."""
     return str(incomplete.get("id") or f"{score_id.replace('_', '-')}-incomplete")
@@ -486,13 +501,23 @@ def _resolve(
     return operand
 
 
+def _neutral(value: str) -> str:
+    """A runner's or an app's value put into Markdown: no HTML tag and no link can form."""
+    if not _MARKUP_CHARS.search(value):
+        return value
+    return value.replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[").replace("]", "\\]")
+
+
+_MARKUP_CHARS = re.compile(r"[<>\[\]]")
+
+
 def _fill(text: str, matched: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any]) -> str:
     def sub(m: Any) -> str:
         name, field = m.group(1), m.group(2)
         if field is None:
             return fmt_value(params[name]) if name in params else m.group(0)
         value = matched.get(name, {}).get(field)
-        return fmt_value(value) if value is not None else "?"
+        return _neutral(fmt_value(value)) if value is not None else "?"
 
     out = PLACEHOLDER.sub(sub, text) if "{" in text else text  # no placeholder: no regex
     return _SINGULAR.sub(r"\1 \2", out) if "1 " in out else out

@@ -7,6 +7,7 @@ real loader, compiler, rules core and runtime.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -532,3 +533,126 @@ def test_any_nested_300_deep_is_a_ruleset_error_with_its_line_not_a_recursion_er
     path = tmp_path / "deep.yaml"
     path.write_text(text, "utf-8")
     assert [f.severity for f in lint_packs([path])] == ["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Card text is data
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ratio high <script>alert(1)</script>",
+        "See <img src=x onerror=alert(1)>",
+        "Click [here](javascript:alert(1)) now",
+        "Click [here]( JavaScript:alert(1) ) now",
+        "Open [it](data:text/html;base64,PHNjcmlwdD4=) now",
+        "Read [this](file:///etc/passwd) now",
+        "A comment <!-- hidden --> here",
+        "Autolink <javascript:alert(1)> here",
+    ],
+)
+def test_raw_html_and_unsafe_links_in_card_text_are_refused_with_their_line(text: str) -> None:
+    for field in ("summary", "detail"):
+        rule = (
+            "- id: unsafe\n  when: [{fact: training}]\n  then:\n    card:\n"
+            "      indicator: info\n      advice: inform\n      source: src\n"
+            f"      summary: {'Safe summary.' if field == 'detail' else repr(text)}\n"
+            f"      detail: {'Safe detail.' if field == 'summary' else repr(text)}\n"
+        )
+        with pytest.raises(RulesetError, match=field) as err:
+            parse_pack(make_pack(rule), origin="unsafe.yaml")
+        assert (err.value.file, err.value.line) == ("unsafe.yaml", 10)
+
+
+def test_markdown_with_safe_links_and_less_than_signs_still_loads() -> None:
+    detail = "**Read** [the paper](https://doi.org/10.1/x) or [write](mailto:a@b.org); 1 < 2 & 3."
+    text = make_pack(
+        f"""\
+        - id: safe
+          when: [{{fact: training}}]
+          then:
+            card:
+              indicator: info
+              advice: inform
+              source: src
+              summary: "BMI <19 or a ratio < 0.8 is low."
+              detail: {detail!r}
+        """
+    )
+    assert parse_pack(text).rules[0]["id"] == "safe"
+
+
+def test_clinic_wording_with_html_is_refused_with_the_profile_line(tmp_path: Path) -> None:
+    from stridewise.engine.packs import load_profile
+
+    path = tmp_path / "clinic.yaml"
+    path.write_text(
+        "clinic: {id: x, name: X}\n"
+        "wording:\n"
+        "  training-load/acwr-spike:\n"
+        '    summary: "Careful <script>alert(1)</script>"\n',
+        "utf-8",
+    )
+    with pytest.raises(RulesetError, match="summary") as err:
+        load_profile(path)
+    assert (err.value.file, err.value.line) == (str(path), 4)
+
+
+def test_an_app_wording_with_html_is_refused_when_the_engine_is_built() -> None:
+    text = make_pack(
+        f"""\
+        - id: plain
+          when: [{{fact: training}}]
+          then:
+            {card("Plain card")}
+        """
+    )
+    with pytest.raises(RulesetError, match="HTML"):
+        Engine([parse_pack(text)], wording={"hazard/plain": Wording(detail="<b>bold</b>")})
+
+
+def test_html_and_links_in_runner_data_are_neutralised_in_the_card() -> None:
+    text = make_pack(
+        """\
+        - id: worn
+          when: [{fact: shoe}]
+          then:
+            card:
+              indicator: info
+              advice: modify
+              source: src
+              summary: "Shoe {shoe.name} is worn."
+              detail: "Your shoe **{shoe.name}** has {shoe.distance_km} km."
+        """
+    )
+    engine = Engine([parse_pack(text)])
+    name = "<script>alert(1)</script>[click](javascript:alert(1))"
+    (shown,) = engine.evaluate_facts(
+        [{"type": "shoe", "shoe_id": "a", "name": name, "distance_km": 700.0}], DAY
+    ).cards
+    for out in (shown.summary, shown.detail):
+        assert "<script" not in out
+        assert not re.search(r"(?<!\\)\]\(javascript:", out)  # no link can form
+    assert "&lt;script&gt;" in shown.detail and "**" in shown.detail  # Markdown kept
+
+
+def test_collapsed_duplicate_firings_say_the_same_whatever_the_fact_order() -> None:
+    text = make_pack(
+        f"""\
+        - id: pain-report
+          when:
+            - fact: pain
+              where: {{severity: {{gte: 3}}}}
+          then:
+            {card("Pain {pain.severity}/10 at {pain.site_label}")}
+        """
+    )
+    engine = Engine([parse_pack(text)])
+    low = {"type": "pain", "report_id": "a", "severity": 4, "site_label": "shin"}
+    high = {"type": "pain", "report_id": "b", "severity": 6, "site_label": "foot"}
+    one = engine.evaluate_facts([low, high], DAY).cards
+    other = engine.evaluate_facts([high, low], DAY).cards
+    assert [c.to_dict() for c in one] == [c.to_dict() for c in other]
+    assert len(one) == 1 and len(one[0].facts) == 2
