@@ -687,24 +687,32 @@ def _shoe_index(
     """
     has = shoe_idx >= 0
     order = np.lexsort((ri[has], shoe_idx[has]))
-    k_sorted, d_sorted = shoe_idx[has][order], ri[has][order]
+    k_sorted, d_sorted, km_sorted = shoe_idx[has][order], ri[has][order], km[has][order]
     runs = ShoeRuns(
         ids={sid: k for k, sid in enumerate(shoe_ids)},
         bounds=np.searchsorted(k_sorted, np.arange(len(shoe_ids) + 1)),
         days=d_sorted,
-        cum_km=_cumsum0(km[has][order]),
+        cum_km=_cumsum0(km_sorted),
+        km=km_sorted,
+        shoe=k_sorted,
     )
-    # "run in the last SHOE_IDLE_DAYS days" holds on [d, d + IDLE - 1] for each run day d;
-    # merged per shoe into spans that break where the gap between runs is IDLE days or more.
+    return runs, _shoe_spans(k_sorted, d_sorted)
+
+
+def _shoe_spans(
+    k_sorted: npt.NDArray[np.int64], d_sorted: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(start day, end day, shoe) of the spans each shoe is in use, from runs sorted by (shoe,
+    day): "run in the last SHOE_IDLE_DAYS days" holds on [d, d + IDLE - 1] for each run day d,
+    merged per shoe into spans that break where the gap between runs is IDLE days or more."""
     if not len(d_sorted):
         empty = np.zeros(0, dtype=np.int64)
-        return runs, (empty, empty, empty)
+        return (empty, empty, empty)
     new_span = np.ones(len(d_sorted), dtype=np.bool_)
     new_span[1:] = (k_sorted[1:] != k_sorted[:-1]) | (np.diff(d_sorted) >= SHOE_IDLE_DAYS)
     first = np.flatnonzero(new_span)
     last = np.concatenate([first[1:] - 1, [len(d_sorted) - 1]]).astype(np.int64)
-    spans = (d_sorted[first], d_sorted[last] + SHOE_IDLE_DAYS - 1, k_sorted[first])
-    return runs, spans
+    return (d_sorted[first], d_sorted[last] + SHOE_IDLE_DAYS - 1, k_sorted[first])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -715,12 +723,39 @@ class ShoeRuns:
     bounds: npt.NDArray[np.int64]
     days: npt.NDArray[np.int64]
     cum_km: Array
+    km: Array
+    shoe: npt.NDArray[np.int64]
     _days: list[int] = dataclasses.field(default_factory=list)  # plain lists: bisect is faster
     _cum: list[float] = dataclasses.field(default_factory=list)  # than numpy on one scalar
 
     def __post_init__(self) -> None:
-        self._days.extend(self.days.tolist())
-        self._cum.extend(self.cum_km.tolist())
+        if not self._days:
+            self._days.extend(self.days.tolist())
+            self._cum.extend(self.cum_km.tolist())
+
+    def with_run(self, k: int, day: int, km: float) -> ShoeRuns | None:
+        """These runs with one more run in shoe ``k`` on a day after all of that shoe's runs
+        (the usual upload): the arrays a full index gives, without sorting again. None when the
+        run falls earlier: index again from the runs."""
+        lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
+        if hi > lo and self._days[hi - 1] >= day:
+            return None
+        km_sorted = np.insert(self.km, hi, km)
+        bounds = self.bounds.copy()
+        bounds[k + 1 :] += 1
+        days = self._days.copy()
+        days.insert(hi, day)
+        cum = _cumsum0(km_sorted)
+        return ShoeRuns(
+            ids=self.ids,
+            bounds=bounds,
+            days=np.insert(self.days, hi, day),
+            cum_km=cum,
+            km=km_sorted,
+            shoe=np.insert(self.shoe, hi, k),
+            _days=days,
+            _cum=cum.tolist(),
+        )
 
     def km_upto(self, shoe_id: str, i: int) -> float:
         k = self.ids.get(shoe_id)
@@ -815,8 +850,19 @@ class RunColumns:
         day = run.day
         day_ord = np.insert(self.day_ord, pos, day.toordinal())
         km = np.insert(self.km, pos, run.distance_m / 1000.0)
-        shoe_idx = np.insert(shoe_idx, pos, shoe_ids.index(run.shoe_id) if run.shoe_id else -1)
-        shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
+        k = shoe_ids.index(run.shoe_id) if run.shoe_id else -1
+        shoe_idx = np.insert(shoe_idx, pos, k)
+        shoe_runs: ShoeRuns | None = self.shoe_runs
+        shoe_spans = self.shoe_spans  # a run without a shoe leaves the shoe index as it is
+        if run.shoe_id:
+            if shoe_ids is self.shoe_ids:  # a pair already indexed
+                shoe_runs = self.shoe_runs.with_run(k, day.toordinal(), run.distance_m / 1000.0)
+            else:
+                shoe_runs = None
+            if shoe_runs is None:
+                shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
+            else:
+                shoe_spans = _shoe_spans(shoe_runs.shoe, shoe_runs.days)
         return RunColumns(
             day0=day if self.day0 is None or day < self.day0 else self.day0,
             day_ord=day_ord,

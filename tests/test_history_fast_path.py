@@ -173,6 +173,11 @@ def assert_same_as_rebuilt(history: History, days: tuple[dt.date, ...] = CHECK_D
         if isinstance(a, np.ndarray):
             n = min(len(a), len(b))
             assert np.allclose(a[:n], b[:n], rtol=1e-12, atol=1e-9), name
+    # The shoe index after uploads is the one a fresh index gives, number for number.
+    for name in ("bounds", "days", "cum_km", "km", "shoe"):
+        assert np.array_equal(getattr(ours.shoe_runs, name), getattr(theirs.shoe_runs, name))
+    for a, b in zip(ours.shoe_spans, theirs.shoe_spans, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_an_uploaded_run_gives_the_same_facts_as_rebuilding_the_history() -> None:
