@@ -740,7 +740,7 @@ class ShoeRuns:
         lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
         if hi > lo and self._days[hi - 1] >= day:
             return None
-        km_sorted = np.insert(self.km, hi, km)
+        km_sorted = _insert(self.km, hi, km)
         bounds = self.bounds.copy()
         bounds[k + 1 :] += 1
         days = self._days.copy()
@@ -749,10 +749,10 @@ class ShoeRuns:
         return ShoeRuns(
             ids=self.ids,
             bounds=bounds,
-            days=np.insert(self.days, hi, day),
+            days=_insert(self.days, hi, day),
             cum_km=cum,
             km=km_sorted,
-            shoe=np.insert(self.shoe, hi, k),
+            shoe=_insert(self.shoe, hi, k),
             _days=days,
             _cum=cum.tolist(),
         )
@@ -848,10 +848,10 @@ class RunColumns:
             remap = np.array([new_pos[sid] for sid in self.shoe_ids] + [-1], dtype=np.int64)
             shoe_idx = remap[shoe_idx]  # -1 (no shoe) picks the last entry: -1
         day = run.day
-        day_ord = np.insert(self.day_ord, pos, day.toordinal())
-        km = np.insert(self.km, pos, run.distance_m / 1000.0)
+        day_ord = _insert(self.day_ord, pos, day.toordinal())
+        km = _insert(self.km, pos, run.distance_m / 1000.0)
         k = shoe_ids.index(run.shoe_id) if run.shoe_id else -1
-        shoe_idx = np.insert(shoe_idx, pos, k)
+        shoe_idx = _insert(shoe_idx, pos, k)
         shoe_runs: ShoeRuns | None = self.shoe_runs
         shoe_spans = self.shoe_spans  # a run without a shoe leaves the shoe index as it is
         if run.shoe_id:
@@ -867,14 +867,14 @@ class RunColumns:
             day0=day if self.day0 is None or day < self.day0 else self.day0,
             day_ord=day_ord,
             km=km,
-            minutes=np.insert(self.minutes, pos, (run.duration_s or 0.0) / 60.0),
-            rpe=np.insert(self.rpe, pos, np.nan if run.rpe is None else run.rpe),
-            cad=np.insert(self.cad, pos, np.nan if run.cadence_spm is None else run.cadence_spm),
+            minutes=_insert(self.minutes, pos, (run.duration_s or 0.0) / 60.0),
+            rpe=_insert(self.rpe, pos, np.nan if run.rpe is None else run.rpe),
+            cad=_insert(self.cad, pos, np.nan if run.cadence_spm is None else run.cadence_spm),
             shoe_idx=shoe_idx,
             shoe_ids=shoe_ids,
             shoe_runs=shoe_runs,
             shoe_spans=shoe_spans,
-            surface_idx=np.insert(self.surface_idx, pos, _SURFACE_POS.get(run.surface or "", -1)),
+            surface_idx=_insert(self.surface_idx, pos, _SURFACE_POS.get(run.surface or "", -1)),
         )
 
 
@@ -884,6 +884,15 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 #: Runs sort by start, then id.
 _run_key: Callable[[Run], tuple[dt.datetime, str]] = operator.attrgetter("start", "id")
+
+
+def _insert(values: npt.NDArray[Any], pos: int, value: Any) -> npt.NDArray[Any]:
+    """``np.insert`` of one value (without its general-case overhead)."""
+    out = np.empty(len(values) + 1, dtype=values.dtype)
+    out[:pos] = values[:pos]
+    out[pos] = value
+    out[pos + 1 :] = values[pos:]
+    return out
 
 
 def _cumsum0(x: npt.NDArray[Any]) -> Array:
