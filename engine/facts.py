@@ -733,12 +733,12 @@ class ShoeRuns:
             self._days.extend(self.days.tolist())
             self._cum.extend(self.cum_km.tolist())
 
-    def with_run(self, k: int, day: int, km: float) -> ShoeRuns | None:
-        """These runs with one more run in shoe ``k`` on a day after all of that shoe's runs
-        (the usual upload): the arrays a full index gives, without sorting again. None when the
-        run falls earlier: index again from the runs."""
+    def with_run(self, k: int, day: int, km: float, *, latest: bool) -> ShoeRuns | None:
+        """These runs with one more run in shoe ``k`` on a day after all of that shoe's runs, or
+        on its last day when the run is the latest of all (the usual upload): the arrays a full
+        index gives, without sorting again. None when the run falls earlier: index again."""
         lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
-        if hi > lo and self._days[hi - 1] >= day:
+        if hi > lo and (self._days[hi - 1] > day or (self._days[hi - 1] == day and not latest)):
             return None
         km_sorted = _insert(self.km, hi, km)
         bounds = self.bounds.copy()
@@ -856,7 +856,9 @@ class RunColumns:
         shoe_spans = self.shoe_spans  # a run without a shoe leaves the shoe index as it is
         if run.shoe_id:
             if shoe_ids is self.shoe_ids:  # a pair already indexed
-                shoe_runs = self.shoe_runs.with_run(k, day.toordinal(), run.distance_m / 1000.0)
+                shoe_runs = self.shoe_runs.with_run(
+                    k, day.toordinal(), run.distance_m / 1000.0, latest=pos == len(self.day_ord)
+                )
             else:
                 shoe_runs = None
             if shoe_runs is None:
