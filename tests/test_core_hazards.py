@@ -260,10 +260,11 @@ def test_a_dropped_engine_frees_its_ruleset_in_the_core() -> None:
     engine = Engine([SYMPTOMS])
     handle = engine._backend._handle
     assert handle is not None
+    assert backend.core.get_facts(handle, backend.SID) == "[]"  # live: an empty session
     del engine
     gc.collect()
     with pytest.raises(Exception, match="111"):  # ERR_INVALID_HANDLE: it was deleted
-        backend.core.delete_ruleset(handle)
+        backend.core.get_facts(handle, backend.SID)
 
 
 DROP_ENGINES_THAT_NEVER_FIRED = """
