@@ -972,7 +972,74 @@ def compile_packs(
             )
         )
     _check_sharing(compiled)
+    _check_fanout(compiled)
     return compiled, max(strata.values(), default=0)
+
+
+#: Different tests the core can hang below one test (measured: 513 make ``create_ruleset``
+#: loop for ever, e.g. 513 rules testing ``x == 1``, ``x == 2``... or one ``in`` of 513 values).
+MAX_FANOUT = 512
+#: Alternatives one pattern may expand to (its any/in branches multiplied out).
+MAX_ALTERNATIVES = 4096
+
+
+def _alpha_paths(test: Any) -> list[tuple[str, ...]]:
+    """The chains of single tests the core builds for one pattern: ``$and`` chains its parts,
+    ``$or`` branches (so ``in`` and ``any`` multiply out)."""
+    if isinstance(test, Mapping) and len(test) == 1:
+        op, parts = next(iter(test.items()))
+        if op == "$or":
+            paths = [p for part in parts for p in _alpha_paths(part)]
+        elif op == "$and":
+            paths = [()]
+            for part in parts:
+                paths = [a + b for a in paths for b in _alpha_paths(part)]
+                if len(paths) > MAX_ALTERNATIVES:
+                    break
+        else:
+            paths = [(json.dumps(test, sort_keys=True),)]
+        if len(paths) > MAX_ALTERNATIVES:
+            raise OverflowError
+        return paths
+    return [(json.dumps(test, sort_keys=True),)]
+
+
+def _check_fanout(compiled: Sequence[CompiledRule]) -> None:
+    """More than 512 different tests right after one test (across every rule loaded) make the
+    core's ``create_ruleset`` loop for ever: refused here, naming the rule that adds the
+    513th, with its file and line."""
+    children: dict[tuple[str, ...], set[str]] = {}
+
+    def fail(rule: CompiledRule, message: str) -> RulesetError:
+        return RulesetError(
+            f"rule {rule.rule['id']!r} of pack {rule.pack.id!r}: {message}",
+            file=rule.pack.origin,
+            line=rule.pack.lines.get(rule.rule["id"]),
+        )
+
+    for rule in compiled:
+        for _, test in _core_patterns(rule.condition):
+            try:
+                paths = _alpha_paths(test)
+            except OverflowError:
+                raise fail(
+                    rule,
+                    f"a pattern expands to more than {MAX_ALTERNATIVES} alternatives (any/in "
+                    "branches multiplied out): the rules core cannot build it; split the rule",
+                ) from None
+            for path in paths:
+                for i, step in enumerate(path):
+                    after = children.setdefault(path[:i], set())
+                    after.add(step)
+                    if len(after) > MAX_FANOUT:
+                        before = path[i - 1] if i else "the start"
+                        raise fail(
+                            rule,
+                            f"more than {MAX_FANOUT} different tests follow {before} across "
+                            "the loaded rules (an 'in' list, or many rules testing one field for "
+                            "different values): the rules core never finishes building that; "
+                            "use ranges (gte/lte) or fewer values",
+                        )
 
 
 #: Rules the core lets share one pattern (257 is its error 108, though not every time).

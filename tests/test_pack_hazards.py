@@ -656,3 +656,33 @@ def test_collapsed_duplicate_firings_say_the_same_whatever_the_fact_order() -> N
     other = engine.evaluate_facts([high, low], DAY).cards
     assert [c.to_dict() for c in one] == [c.to_dict() for c in other]
     assert len(one) == 1 and len(one[0].facts) == 2
+
+
+def test_an_in_list_of_513_values_is_refused_before_the_core_hangs_on_it(tmp_path: Path) -> None:
+    values = ", ".join(f"s{n}" for n in range(513))
+    text = make_pack(
+        f"""\
+        - id: many-sites
+          when:
+            - fact: pain
+              where: {{site: {{in: [{values}]}}}}
+          then:
+            {card("Many sites")}
+        """
+    )
+    with pytest.raises(RulesetError, match="512") as err:
+        Engine([parse_pack(text, origin="in.yaml")])
+    assert (err.value.file, err.value.line) == ("in.yaml", 10)
+    fewer = text.replace(", s512]", "]")
+    Engine([parse_pack(fewer)])  # 512 values the core builds
+
+
+def test_513_rules_testing_one_field_for_different_values_are_refused_naming_the_last() -> None:
+    rules = "".join(
+        f"- id: level-{n}\n"
+        f"  when: [{{fact: pain, where: {{site: s{n}}}}}]\n"
+        f"  then: {{{card(f'Site {n}')}}}\n"
+        for n in range(513)
+    )
+    with pytest.raises(RulesetError, match="level-512"):
+        Engine([parse_pack(make_pack(rules))])
