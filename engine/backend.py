@@ -7,7 +7,8 @@ queued per session and handed out one at a time (``start_action_for_state``, the
 facts an action asserts are matched before the queue moves on (forward chaining).
 
 Its sharp edges, how each is handled here, and the test that pins it (B = tests/test_backend.py,
-H = tests/test_core_hazards.py, I = tests/test_isolation.py; see ``../shared/engine-notes.md``):
+H = tests/test_core_hazards.py, I = tests/test_isolation.py, P = tests/test_pack_hazards.py;
+see ``../shared/engine-notes.md``):
 
 - ``durable.lang`` is process-global and ``durable.engine.Host`` starts timer threads that never
   stop: we drive the C core directly, one ruleset per backend.
@@ -62,8 +63,27 @@ H = tests/test_core_hazards.py, I = tests/test_isolation.py; see ``../shared/eng
   the core refuses ``1e-07`` (error 204) but reads ``0.0000001``; :func:`to_json` writes every
   fact and the compiled rules that way (a pack's ``1.0e-7`` builds).
   B test_types_are_normalized_before_the_core
-  tests/test_pack_hazards.py test_explain_and_the_engine_agree_at_a_threshold,
-  test_an_exponent_literal_is_normalised_so_every_pack_still_builds
+  P test_explain_and_the_engine_agree_at_a_threshold
+  P test_an_exponent_literal_is_normalised_so_every_pack_still_builds
+- ``create_ruleset`` refuses a whole ruleset for one rule (every pack would be lost): error 108
+  when more than 256 rules share one pattern (at exactly 257, not every time), 113 when
+  any/all nest more than 15 levels; and it never returns when more than 512 different tests
+  follow one test (a 513-value ``in``, or 513 rules testing one field for different values).
+  The compiler refuses each with pack, rule, file and line (``rules._check_sharing``,
+  ``_check_nesting``, ``_check_fanout``; lint reports them), and any other refusal is located
+  by bisection (``rules.core_refusal``).
+  P test_more_than_256_rules_on_one_pattern_is_a_lint_error_not_a_core_crash
+  P test_any_nested_deeper_than_the_core_allows_is_a_lint_error_with_rule_and_line
+  P test_an_in_list_of_513_values_is_refused_before_the_core_hangs_on_it
+- The core answers what it is asked, even when the rules contradict themselves: a rule testing
+  the absence of a fact its own firing derives (through any chain) fires and then sees the fact
+  present. Rules are stratified through every derivation path and such a cycle is refused
+  with the rule's file and line.
+  P test_a_pack_whose_absence_test_feeds_back_through_a_derivation_is_refused
+- A rule that raises in Python (a join comparing text with a number) is recorded as a pack
+  failure (``Evaluation.failures``, ``failed_packs``): that pack's findings are withheld (its
+  red flags that fired kept), every other pack's cards still show.
+  P test_a_third_party_pack_that_fails_keeps_the_built_in_red_flags
 - ``assert_facts`` loses firings and segfaults on empty lists: we assert one fact per call.
   B test_fact_no_rule_matches_is_ignored_not_lost
 - Joins between facts (``{"$gte": {"f": {"alias": "g"}}}``) read past the core's buffers when
