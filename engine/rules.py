@@ -997,11 +997,11 @@ def _alpha_paths(test: Any) -> list[tuple[str, ...]]:
                 if len(paths) > MAX_ALTERNATIVES:
                     break
         else:
-            paths = [(json.dumps(test, sort_keys=True),)]
+            paths = [(repr(test),)]
         if len(paths) > MAX_ALTERNATIVES:
             raise OverflowError
         return paths
-    return [(json.dumps(test, sort_keys=True),)]
+    return [(repr(test),)]
 
 
 def _check_fanout(compiled: Sequence[CompiledRule]) -> None:
@@ -1061,7 +1061,7 @@ def _check_sharing(compiled: Sequence[CompiledRule]) -> None:
     sharing: dict[str, list[CompiledRule]] = {}
     for rule in compiled:
         mine = {
-            json.dumps(test, sort_keys=True)
+            repr(test)
             for alias, test in _core_patterns(rule.condition)
             if not alias.startswith("stridewise_phase")  # the compiler's gate: always first
         }
