@@ -424,6 +424,8 @@ def _guarded(local: threading.local, rule: CompiledRule, fn: Any, failed: Any) -
     def guarded(matched: Mapping[str, Mapping[str, Any]]) -> Any:
         try:
             return fn(matched)
+        except (TimeoutError, MemoryError):
+            raise  # the app's deadline or the machine, not the pack: the evaluation stops
         except Exception as exc:
             _record_failure(local, rule, exc)
             return failed

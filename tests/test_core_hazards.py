@@ -27,7 +27,7 @@ import pytest
 import stridewise
 from stridewise.engine import backend, runtime
 from stridewise.engine.backend import CORE_NAMES, FACT_IDS, RulesBackend, fnv1a_32, name_hash
-from stridewise.engine.errors import RulesetError
+from stridewise.engine.errors import EngineError, RulesetError
 from stridewise.engine.rules import builtin_pack_files, load_pack, parse_pack
 from stridewise.engine.runtime import Engine
 
@@ -122,6 +122,18 @@ def test_an_interrupt_during_a_derive_action_reaches_the_app_and_night_pain_stil
     # Before the fix the core's action stayed open: every later evaluation came back empty.
     for _ in range(3):
         assert shows_night_pain_as_critical(engine)
+
+
+def test_a_plain_timeout_error_in_a_derive_action_stops_the_evaluation_not_just_the_pack(
+    engine: Engine, derive_raises: list[BaseException]
+) -> None:
+    # TimeoutError is an ordinary Exception: a pack's own bugs are recorded per pack, but the
+    # app's deadline (or MemoryError) must end the evaluation, not be logged as a pack failure.
+    derive_raises.append(TimeoutError("deadline"))
+    with pytest.raises(EngineError) as info:
+        engine.evaluate(NIGHT_PAIN_HISTORY, AS_OF)
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert shows_night_pain_as_critical(engine)
 
 
 def test_a_timeout_signal_that_lands_in_a_derive_action_reaches_the_app_within_its_deadline(
