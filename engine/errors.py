@@ -97,6 +97,18 @@ class EngineError(StridewiseError):
     """The rules backend failed during an evaluation (an action raised, or the core refused)."""
 
 
+class IncompleteEvaluation(EngineError):
+    """A pack failed during the evaluation: the cards are not the whole advice.
+
+    ``evaluation`` holds what did come out (every other pack's cards, and any red flag that
+    fired), so an app can still show it, marked incomplete, with ``evaluation.failures``.
+    """
+
+    def __init__(self, message: str, evaluation: Any) -> None:
+        super().__init__(message)
+        self.evaluation = evaluation
+
+
 def _flatten(problem: Any) -> str:
     if isinstance(problem, Mapping):
         return "; ".join(f"{k}: {_flatten(v)}" for k, v in problem.items())

@@ -1207,7 +1207,7 @@ def _run_case(pack: RulePack, case: Mapping[str, Any], line: int | None) -> Case
     for card in evaluation.all_cards:
         indicators.setdefault(card.rule_id, set()).add(card.indicator)
     known = set(pack.rule_ids)
-    failures: list[str] = []
+    failures: list[str] = [f"failed: {f}" for f in evaluation.failures]
     for exp in case.get("expect") or ():
         rid = exp["rule"]
         if rid not in known:
@@ -2115,6 +2115,8 @@ def record(
         "cards": cards,
         # what fired and did not show, with the card that took its place (audit)
         "suppressed": [logged(c) for c in evaluation.suppressed],
+        # packs that failed in this evaluation: the cards above are incomplete
+        "failures": [f.to_dict() for f in evaluation.failures],
     }
     log.append(entry)
     return entry

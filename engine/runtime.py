@@ -14,7 +14,7 @@ from typing import Any
 from .arbitration import Precedence, arbitrate
 from .backend import Firing, RulesBackend
 from .cards import Card, card_uuid, fmt_value, sort_cards
-from .errors import EngineError, RulesetError
+from .errors import EngineError, IncompleteEvaluation, RulesetError
 from .events import Event
 from .facts import History
 from .rules import (
@@ -177,10 +177,14 @@ class Engine:
         *,
         athlete: str = "athlete",
     ) -> list[Card]:
-        """Cards for one athlete as of the end of ``as_of``."""
+        """Cards for one athlete as of the end of ``as_of``.
+
+        Raises :class:`IncompleteEvaluation` (with the partial evaluation) when a pack failed:
+        fewer cards must never read as "all clear".
+        """
         if not isinstance(history, History):
             history = History(history)
-        return list(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete).cards)
+        return list(_complete(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
 
     def timeline(
         self,
@@ -194,7 +198,7 @@ class Engine:
         if not isinstance(history, History):
             history = History(history)
         for day, facts in history.timeline(start, end):
-            yield day, list(self.evaluate_facts(facts, day, athlete=athlete).cards)
+            yield day, list(_complete(self.evaluate_facts(facts, day, athlete=athlete)))
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
@@ -431,6 +435,17 @@ def _guarded(local: threading.local, rule: CompiledRule, fn: Any, failed: Any) -
             return failed
 
     return guarded
+
+
+def _complete(evaluation: Evaluation) -> tuple[Card, ...]:
+    """The shown cards, or :class:`IncompleteEvaluation` when a pack failed."""
+    if evaluation.failures:
+        raise IncompleteEvaluation(
+            "; ".join(str(f) for f in evaluation.failures)
+            + ": these packs' findings are missing from the cards",
+            evaluation,
+        )
+    return evaluation.cards
 
 
 def incomplete_id(score_id: str, incomplete: Mapping[str, Any]) -> str:

@@ -74,3 +74,35 @@ def test_a_pack_named_with_pack_that_does_not_load_stops_the_report(tmp_path: Pa
     )
     assert result.exit_code == 2
     assert str(pack) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_api_raises_when_a_pack_failed_and_keeps_what_came_out(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pytest
+
+    import stridewise
+    from stridewise.engine.rules import builtin_pack_files, load_pack, parse_pack
+
+    packs = [load_pack(f) for f in builtin_pack_files()] + [parse_pack(BROKEN, origin="third")]
+    engine = stridewise.Engine(packs)
+    events = stridewise.load_events(
+        [
+            {
+                "kind": "pain",
+                "id": "p",
+                "source": "t",
+                "date": "2026-03-30",
+                "site": "shin",
+                "severity": 8,
+                "at_night": True,
+            }
+        ]
+    )
+    with pytest.raises(stridewise.IncompleteEvaluation) as info:
+        engine.evaluate(events, dt.date(2026, 3, 31))
+    partial = info.value.evaluation
+    assert partial.failed_packs == ("third-party",)
+    assert partial.cards[0].indicator == "critical"
+    with pytest.raises(stridewise.IncompleteEvaluation):
+        list(engine.timeline(events, dt.date(2026, 3, 30), dt.date(2026, 3, 31)))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from stridewise.engine.errors import (
     EngineError,
     EventValidationError,
+    IncompleteEvaluation,
     InputError,
     RulesetError,
     StridewiseError,
@@ -87,6 +88,7 @@ __all__ = [
     "EventValidationError",
     "History",
     "ImportResult",
+    "IncompleteEvaluation",
     "InputError",
     "IsolatedEngine",
     "PluginHost",
