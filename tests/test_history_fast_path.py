@@ -262,3 +262,11 @@ def test_an_uploaded_run_shows_the_same_cards_as_a_rebuilt_history() -> None:
     theirs = engine.evaluate(History([*events, upload]), after)
     assert [c.to_dict() for c in ours] == [c.to_dict() for c in theirs]
     assert ours  # the spike and the shin pain say something
+
+
+def test_a_first_run_after_only_a_profile_and_a_pain_gives_the_same_facts() -> None:
+    history = History(every_kind()[:1] + every_kind()[4:5])
+    history.facts(END)
+    history.add([run(END, 6.0, "first", shoe_id="new-pair", surface="road", rpe=4)])
+    history.add([run(END, 3.0, "second", shoe_id="new-pair")])
+    assert_same_as_rebuilt(history, (END - dt.timedelta(days=1), END, END + dt.timedelta(days=3)))
