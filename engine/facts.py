@@ -405,7 +405,7 @@ class Series:
             activity_days = np.flatnonzero(active)
             first_activity = int(activity_days[0]) if len(activity_days) else n
 
-        def old(name: str) -> Array | None:
+        def old(name: str) -> Any:
             return old_of(prior, name)
 
         rest = tail.streak(~active, old("rest_streak"))
@@ -865,6 +865,7 @@ class RunColumns:
                 shoe_runs, shoe_spans = _shoe_index(shoe_ids, shoe_idx, day_ord, km)
             else:
                 shoe_spans = _shoe_spans(shoe_runs.shoe, shoe_runs.days)
+        assert shoe_runs is not None
         return RunColumns(
             day0=day if self.day0 is None or day < self.day0 else self.day0,
             day_ord=day_ord,
@@ -919,6 +920,10 @@ class History:
         #: The first day whose runs changed since the series was derived (None: none did).
         self._dirty: dt.date | None = None
         self._cols: RunColumns | None = None
+        self._ladders: dict[str, tuple[list[int], list[LadderState]]] = {}
+        self._run_days: list[int] = []
+        self._shoes_undated_unrun: list[str] = []
+        self.last_day: dt.date | None = None
         self.runs: list[Run] = []
         self.cross: list[CrossTraining] = []
         self.profiles: list[Profile] = []
@@ -1017,7 +1022,7 @@ class History:
         # Pain that counts for return to run: any pain (severity >= 1) or swelling.
         self._symptoms = [p for p in self.pains if p.severity >= 1 or p.swelling]
         self._symptom_days = [p.date.toordinal() for p in self._symptoms]
-        self._ladders: dict[str, tuple[list[int], list[LadderState]]] = {}
+        self._ladders = {}
         run_shoes = set(self._cols.shoe_ids)
         self._shoe_by_id = {shoe.id: shoe for shoe in self.shoes}
         by_first_use = sorted((s.first_used.toordinal(), s.id) for s in self.shoes if s.first_used)
