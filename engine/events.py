@@ -833,7 +833,7 @@ def _stored_maker(cls: type[Any]) -> Any:
     local = [f"v_{name}" for name in names]
     lines = [
         "def make(d):",
-        "    if d.keys() - _allowed or d.get('kind') != _cls.kind: raise KeyError(d.keys())",
+        "    if not d.keys() <= _allowed or d.get('kind') != _cls.kind: raise KeyError(d.keys())",
         f"    ({', '.join(local)},) = map(d.get, _names)",  # one C loop for every field
         "    self = _new(_cls)",
     ]
