@@ -247,6 +247,17 @@ class _Tail:
         np.cumsum(np.concatenate([prior[k : k + 1], daily]), out=out[k:])
         return out
 
+    def cums(self, series: Mapping[str, tuple[Array, Array | None]]) -> dict[str, Array]:
+        """:meth:`cum` of several series; a full build sums them all in one call (each row is
+        added up day by day, the same numbers as one series at a time)."""
+        if self.k == 0 and series:
+            names = list(series)
+            daily = np.vstack([series[name][0] for name in names])
+            out = np.zeros((len(names), daily.shape[1] + 1))
+            np.cumsum(daily, axis=1, out=out[:, 1:])
+            return {name: out[j] for j, name in enumerate(names)}
+        return {name: self.cum(daily, prior) for name, (daily, prior) in series.items()}
+
     def streak(self, active: npt.NDArray[np.bool_], prior: Array | None) -> Array:
         """:func:`_streak` of a whole boolean series."""
         k = self.k
@@ -433,6 +444,26 @@ class Series:
         if prior is not None and len(last_active):
             last_active[0] = max(int(last_active[0]), int(prior.last_active[k - 1]))
         np.maximum.accumulate(last_active, out=last_active)
+        cums = tail.cums(
+            {
+                "cum_km": (distance[k:], old("cum_km")),
+                "cum_min": (duration[k:], old("cum_min")),
+                "cum_srpe": (srpe[k:], old("cum_srpe")),
+                "cum_srpe_days": (srpe_days[k:], old("cum_srpe_days")),
+                "cadence_cum": (cadence_sum[k - o :], old("cadence_cum")),
+                "cadence_w": (cadence_w[k - o :], old("cadence_w")),
+                "cum_run_days": (active[k:].astype(np.float64), old("cum_run_days")),
+                "cum_strain": (strain[k - s :], old("cum_strain")),
+                "cum_strain_days": (strain_days[k - s :], old("cum_strain_days")),
+                "cum_strain_srpe": (strain_srpe[k - s :], old("cum_strain_srpe")),
+                "cum_strain_srpe_days": (strain_srpe_days[k - s :], old("cum_strain_srpe_days")),
+                "cum_strength": (strength_t[k - o :], old("cum_strength")),
+                **{
+                    f"surface:{name}": (daily, prior.surface_cum.get(name) if prior else None)
+                    for name, daily in surface_km.items()
+                },
+            }
+        )
         return cls(
             day0=day0,
             first_activity=first_activity,
@@ -441,10 +472,10 @@ class Series:
             srpe=srpe,
             srpe_days=srpe_days,
             longest_km=longest,
-            cum_km=tail.cum(distance[k:], old("cum_km")),
-            cum_min=tail.cum(duration[k:], old("cum_min")),
-            cum_srpe=tail.cum(srpe[k:], old("cum_srpe")),
-            cum_srpe_days=tail.cum(srpe_days[k:], old("cum_srpe_days")),
+            cum_km=cums["cum_km"],
+            cum_min=cums["cum_min"],
+            cum_srpe=cums["cum_srpe"],
+            cum_srpe_days=cums["cum_srpe_days"],
             ewma7=e7[0],
             ewma28=e28[0],
             ewma7_srpe=e7[1],
@@ -453,10 +484,10 @@ class Series:
                 longest, 30, lambda x: _sliding_max_before(x, 30), old("longest_before_30")
             ),
             run_streak=tail.streak(active, old("run_streak")),
-            cadence_cum=tail.cum(cadence_sum[k - o :], old("cadence_cum")),
-            cadence_w=tail.cum(cadence_w[k - o :], old("cadence_w")),
+            cadence_cum=cums["cadence_cum"],
+            cadence_w=cums["cadence_w"],
             shoe_runs=cols.shoe_runs,
-            cum_run_days=tail.cum(active[k:].astype(np.float64), old("cum_run_days")),
+            cum_run_days=cums["cum_run_days"],
             last_active=tail.join(last_active, old("last_active")).astype(np.int64),
             longest_break_28=tail.window(
                 rest,
@@ -464,17 +495,14 @@ class Series:
                 lambda x: np.maximum(_sliding_max_before(x, 27), x),
                 old("longest_break_28"),
             ),
-            cum_strain=tail.cum(strain[k - s :], old("cum_strain")),
-            cum_strain_days=tail.cum(strain_days[k - s :], old("cum_strain_days")),
-            cum_strain_srpe=tail.cum(strain_srpe[k - s :], old("cum_strain_srpe")),
-            cum_strain_srpe_days=tail.cum(strain_srpe_days[k - s :], old("cum_strain_srpe_days")),
+            cum_strain=cums["cum_strain"],
+            cum_strain_days=cums["cum_strain_days"],
+            cum_strain_srpe=cums["cum_strain_srpe"],
+            cum_strain_srpe_days=cums["cum_strain_srpe_days"],
             srpe_complete=srpe_complete,
             rest_streak=rest,
-            cum_strength=tail.cum(strength_t[k - o :], old("cum_strength")),
-            surface_cum={
-                name: tail.cum(daily, prior.surface_cum.get(name) if prior else None)
-                for name, daily in surface_km.items()
-            },
+            cum_strength=cums["cum_strength"],
+            surface_cum={name: cums[f"surface:{name}"] for name in surface_km},
             shoe_ids=cols.shoe_ids,
             shoe_spans=cols.shoe_spans,
         )
