@@ -248,14 +248,8 @@ class _Tail:
         return out
 
     def cums(self, series: Mapping[str, tuple[Array, Array | None]]) -> dict[str, Array]:
-        """:meth:`cum` of several series; a full build sums them all in one call (each row is
-        added up day by day, the same numbers as one series at a time)."""
-        if self.k == 0 and series:
-            names = list(series)
-            daily = np.vstack([series[name][0] for name in names])
-            out = np.zeros((len(names), daily.shape[1] + 1))
-            np.cumsum(daily, axis=1, out=out[:, 1:])
-            return {name: out[j] for j, name in enumerate(names)}
+        """:meth:`cum` of several series (one array each: stacking them into one 2-D sum was
+        slower for long histories, whose large blocks the allocator maps afresh each time)."""
         return {name: self.cum(daily, prior) for name, (daily, prior) in series.items()}
 
     def streak(self, active: npt.NDArray[np.bool_], prior: Array | None) -> Array:
