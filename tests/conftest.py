@@ -26,3 +26,5 @@ def _private_user_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """Keep every test's history database and journal inside its own temporary folder."""
     monkeypatch.setenv("STRIDEWISE_DB", str(tmp_path / "history.sqlite3"))
     monkeypatch.setenv("STRIDEWISE_JOURNAL", str(tmp_path / "journal.yaml"))
+    # The validated-pack cache lives in the test's folder, never in the user's cache.
+    monkeypatch.setenv("STRIDEWISE_CACHE_DIR", str(tmp_path / "cache"))
