@@ -354,19 +354,20 @@ class RulesBackend:
         """
         ev.states.add(state_handle)
         ev.open_state = state_handle
+        handle = self._handle
         try:
-            started = core.start_action_for_state(self._handle, state_handle)
+            started = core.start_action_for_state(handle, state_handle)
             if not started:
                 ev.open_state = None
                 return
             state_json, message_json = started[0], started[1]
             while True:
-                message = json.loads(message_json)
+                message = _decode(message_json)
                 for key, matched in message.items():
                     self._on_fire(ev, key, matched)
                     break
-                core.update_state(self._handle, state_json)
-                message_json = core.complete_and_start_action(self._handle, state_handle)
+                core.update_state(handle, state_json)
+                message_json = core.complete_and_start_action(handle, state_handle)
                 if not message_json:
                     ev.open_state = None
                     return
@@ -473,16 +474,33 @@ class RulesBackend:
         self._abandon(ev)
         for state in sorted(ev.states):  # actions still queued fire (ignored) and complete
             self._drain(ev, state)
-        for msg, text in reversed(ev.asserted):
-            self._retract(ev, msg, text, "retracting")
+        self._retract_all(ev)
         self._eval = None
-        for msg in self._leftover():  # whatever the core kept despite an error
+        leftover = self._leftover()  # whatever the core kept despite an error
+        for msg in leftover:
             self._retract(ev, msg, to_json(msg), "cleaning up")
-        leftover = self._leftover()
+        if leftover:
+            leftover = self._leftover()
         if leftover:
             ev.errors.append(f"{len(leftover)} facts left in the session after cleanup")
             if self._ruleset is not None:
                 self._ruleset.replace(self)
+
+    def _retract_all(self, ev: _Evaluation) -> None:
+        """Retract every fact asserted, newest first; the actions the retractions queue are
+        drained once at the end (they fire during cleanup: never recorded)."""
+        handle = self._handle
+        due: set[int] = set()
+        for msg, text in reversed(ev.asserted):
+            try:
+                result = core.retract_fact(handle, text)
+            except Exception as exc:
+                ev.errors.append(f"retracting {msg.get('type')}: {exc}")
+                continue
+            if result[0] not in (_NOT_HANDLED, _OBSERVED):
+                due.add(0 if result[0] == _NO_STATE else int(result[1]))
+        for state in sorted(due):
+            self._drain(ev, state)
 
     def _drain(self, ev: _Evaluation, state: int) -> None:
         try:
@@ -500,13 +518,14 @@ class RulesBackend:
 
     def _leftover(self) -> list[Any]:
         try:
-            facts: list[Any] = json.loads(core.get_facts(self._handle, SID))
+            facts: list[Any] = _decode(core.get_facts(self._handle, SID))
         except Exception:  # the core reports "no such session" (309) before the first fact
             return []
         return facts
 
 
 _PLAIN = (str, int, bool, type(None))
+_decode = json.JSONDecoder().decode
 
 
 def normalize(value: Any, name: str = "value") -> Any:
@@ -535,8 +554,13 @@ def to_json(obj: Any) -> str:
     ``json.dumps`` writes 1e-07; the core refuses that (error 204) but reads 0.0000001 to the
     same double. The fast path is ``json.dumps``; only a text with an exponent is redone.
     """
-    text = json.dumps(obj, ensure_ascii=False)
+    text = _encode(obj)
     return _plain_json(obj) if _EXPONENT.search(text) else text
+
+
+#: ``json.dumps(obj, ensure_ascii=False)`` without its per-call setup and cycle check (what we
+#: send is flat: facts of plain values, compiled rules of dicts and lists).
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def _plain_json(obj: Any) -> str:
