@@ -3,6 +3,13 @@
 A plugin that fails to import, or whose hook raises, is recorded in :attr:`PluginHost.errors`
 by name with its error; the other plugins keep working. ``STRIDEWISE_BLOCK_PLUGINS`` (comma
 separated names) keeps named plugins from loading at all.
+
+Importing a plugin and calling its hooks each run in a worker thread with a time budget
+(``STRIDEWISE_PLUGIN_TIMEOUT`` seconds, default 5): a plugin that loops forever while it is
+imported or while it registers is reported as failed ("did not finish within ...") and the
+command goes on without it. The stuck thread is then interrupted (an exception raised in it,
+which ends a loop in Python code; one stuck inside a C call keeps running as a daemon thread
+until the process ends), and a plugin that timed out is not loaded again in the same process.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata as md
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,50 @@ import pluggy
 from .hookspecs import PROJECT, Adapter, HookSpecs
 
 BLOCK_ENV = "STRIDEWISE_BLOCK_PLUGINS"
+TIMEOUT_ENV = "STRIDEWISE_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 5.0
+
+#: Entry points ("name=value") that did not finish importing or answering a hook in time, with
+#: the error and stage reported: a second host in the same process does not wait for them again.
+_STUCK: dict[str, tuple[str, str]] = {}
+
+
+class PluginTimeout(Exception):
+    """A plugin's import or hook did not return within the time budget."""
+
+
+def plugin_timeout() -> float:
+    """Seconds a plugin may take to import or to answer one hook (``STRIDEWISE_PLUGIN_TIMEOUT``)."""
+    raw = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if 0 < value < float("inf") else DEFAULT_TIMEOUT
+
+
+def call_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
+    """Return ``fn()`` run in a daemon thread; raise :class:`PluginTimeout` past ``timeout``.
+
+    What ``fn`` raises is raised here, in the caller's thread.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="stridewise-plugin", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _interrupt(worker)
+        raise PluginTimeout(f"did not finish within {timeout:g} s ({TIMEOUT_ENV})")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,6 +94,17 @@ class PluginInfo:
     hooks: tuple[str, ...]
 
 
+def _interrupt(worker: threading.Thread) -> None:
+    """Raise :class:`PluginTimeout` inside ``worker`` (CPython; best effort)."""
+    import ctypes
+
+    if worker.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(worker.ident), ctypes.py_object(PluginTimeout)
+        )
+    worker.join(0.05)
+
+
 class PluginHost:
     """Owns a pluggy manager for one embedding app (no global state)."""
 
@@ -53,28 +116,46 @@ class PluginHost:
         self.blocked = {b.strip() for b in env_block.split(",") if b.strip()} | set(blocked or ())
         self._dists: dict[str, tuple[str | None, str | None]] = {}
         self._adapters: list[Adapter] | None = None
+        self.timeout = plugin_timeout()
+        self._entry_points: dict[str, str] = {}  # plugin name -> "name=value" of its entry point
         if entry_points:
             self.load_entry_points()
 
     # -- loading -------------------------------------------------------------------------------
 
-    def load_entry_points(self) -> None:
-        """Import and register every plugin advertised in the ``stridewise`` entry-point group."""
+    def load_entry_points(self, *, third_party_only: bool = False) -> None:
+        """Import and register every plugin advertised in the ``stridewise`` entry-point group.
+
+        Each import has :attr:`timeout` seconds. ``third_party_only`` skips the plugins that
+        ship with stridewise itself (they add no commands; ``--help`` uses this).
+        """
         for ep in md.entry_points(group=PROJECT):
             if ep.name in self.blocked or self.pm.has_plugin(ep.name):
                 continue
             dist = ep.dist
+            if third_party_only and dist is not None and dist.name == PROJECT:
+                continue
+            key = f"{ep.name}={ep.value}"
+            if key in _STUCK:
+                stage, error = _STUCK[key]
+                self.errors.append(PluginError(ep.name, stage, error))
+                continue
             try:
-                plugin = ep.load()
+                plugin = call_with_deadline(ep.load, self.timeout)
+            except PluginTimeout as exc:
+                _STUCK[key] = ("import", _describe(exc))
+                self.errors.append(PluginError(ep.name, "import", _describe(exc)))
+                continue
             except Exception as exc:  # a broken plugin must not take the others down
                 self.errors.append(PluginError(ep.name, "import", _describe(exc)))
                 continue
-            self.register(
+            if self.register(
                 plugin,
                 name=ep.name,
                 distribution=dist.name if dist else None,
                 version=dist.version if dist else None,
-            )
+            ):
+                self._entry_points[ep.name] = key
 
     def register(
         self,
@@ -105,10 +186,26 @@ class PluginHost:
         for impl in reversed(caller.get_hookimpls()):  # registration order
             args = {k: kwargs[k] for k in impl.argnames}
             try:
-                results.append((impl.plugin_name, impl.function(**args)))
+                value = self._call(impl.plugin_name, hook_name, impl.function, args)
             except Exception as exc:
                 self.errors.append(PluginError(impl.plugin_name, hook_name, _describe(exc)))
+                continue
+            results.append((impl.plugin_name, value))
         return results
+
+    def _call(
+        self, plugin_name: str, hook_name: str, function: Callable[..., Any], args: dict[str, Any]
+    ) -> Any:
+        """One hook of one plugin, within the time budget; a plugin past it is unregistered."""
+        try:
+            return call_with_deadline(lambda: function(**args), self.timeout)
+        except PluginTimeout as exc:
+            if self.pm.has_plugin(plugin_name):  # do not wait for it again
+                self.pm.unregister(name=plugin_name)
+                self._adapters = None
+            if plugin_name in self._entry_points:
+                _STUCK[self._entry_points[plugin_name]] = (hook_name, _describe(exc))
+            raise
 
     def adapters(self) -> list[Adapter]:
         """All registered adapters, in plugin registration order, unique by name."""
@@ -139,7 +236,12 @@ class PluginHost:
         for impl in reversed(caller.get_hookimpls()):
             bucket: list[Any] = []
             try:
-                impl.function(register=bucket.append)
+                self._call(
+                    impl.plugin_name,
+                    "stridewise_register_adapters",
+                    impl.function,
+                    {"register": bucket.append},
+                )
             except Exception as exc:
                 self.errors.append(
                     PluginError(impl.plugin_name, "stridewise_register_adapters", _describe(exc))

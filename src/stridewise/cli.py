@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import os
 import sys
@@ -13,34 +14,23 @@ import zoneinfo
 from collections.abc import Callable, Sequence
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import platformdirs
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from stridewise.adapters.journal import append_entry, read_journal
-from stridewise.cli_rulesets import engine_for, escape, explain, parse_date, plain, rulesets
-from stridewise.engine.cards import Card, fmt_value
 from stridewise.engine.errors import StridewiseError
-from stridewise.engine.events import (
-    CROSS_SPORTS,
-    RUN_SPORTS,
-    Event,
-    Shoe,
-    deduplicate,
-    dump_event,
-    json_schema,
-)
-from stridewise.engine.facts import History
-from stridewise.engine.packs import DecisionLog, load_profile, record
-from stridewise.importer import ImportResult, ReadHints, import_paths
 from stridewise.plugins import PluginHost
-from stridewise.store import Store, default_db_path
+
+# Imported where they are used, so `stridewise --help` and `--version` stay fast (a command
+# imports what it needs when it runs).
+if TYPE_CHECKING:
+    from stridewise.engine.cards import Card
+    from stridewise.engine.events import Event
+    from stridewise.engine.facts import History
+    from stridewise.importer import ImportResult, ReadHints
+    from stridewise.store import Store
 
 STYLE = {
     "critical": "bold white on red",
@@ -68,11 +58,15 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except StridewiseError as exc:
+            from stridewise.cli_rulesets import escape
+
             err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:
+            from stridewise.cli_rulesets import escape
+
             if os.environ.get("STRIDEWISE_DEBUG"):
                 traceback.print_exc()
             err_console.print(
@@ -82,7 +76,78 @@ class _Group(click.Group):
             sys.exit(3)
 
 
-@click.group(cls=_Group)
+#: Commands defined in other modules: (module, attribute, the line `--help` shows). They are
+#: imported when invoked, not when `--help` lists them.
+_LAZY_COMMANDS = {
+    "explain": (
+        "stridewise.cli_rulesets",
+        "explain",
+        "Import PATHS and show which rules fired on which facts, and why the others did not.",
+    ),
+    "rulesets": (
+        "stridewise.cli_rulesets",
+        "rulesets",
+        "List, test and lint rule packs; check clinic profiles.",
+    ),
+}
+
+
+class _LazyGroup(_Group):
+    """The top-level group: commands from other modules and from plugins load on demand.
+
+    ``--version`` and a built-in command load no plugin; ``--help`` (which lists every command)
+    and an unknown command name load the third-party plugins' entry points to collect the
+    commands they add through ``stridewise_register_commands`` (each within the plugin time
+    budget; the plugins that ship with stridewise add none, and are not imported for it).
+    """
+
+    plugin_commands_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if self.plugin_commands_loaded:
+            return
+        self.plugin_commands_loaded = True
+        host = PluginHost(entry_points=False)
+        host.load_entry_points(third_party_only=True)
+        host.register_commands(self)
+        if host.errors:
+            from stridewise.cli_rulesets import escape
+
+            for error in host.errors:
+                err_console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in _LAZY_COMMANDS:
+            module, attribute, _ = _LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        if command is None and not self.plugin_commands_loaded:
+            self._load_plugin_commands()
+            command = self.commands.get(cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted({*self.commands, *_LAZY_COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, but a command not imported yet shows its line from `_LAZY_COMMANDS`."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(name) for name in names), default=0)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:  # not imported yet
+                command = click.Command(name, help=_LAZY_COMMANDS[name][2])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="stridewise")
 def cli() -> None:
     """Sourced recommendations that keep runners clear of bone stress injuries."""
@@ -100,6 +165,11 @@ def _import(
     quiet: bool = False,
     hints: ReadHints | None = None,
 ) -> ImportResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from stridewise.cli_rulesets import escape
+    from stridewise.importer import import_paths
+
     show = not quiet and err_console.is_terminal
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -121,6 +191,8 @@ def _import(
 
 
 def _print_skipped(result: ImportResult) -> None:
+    from stridewise.cli_rulesets import escape
+
     for s in result.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
     for note in result.notes:  # imported, but something was decided for you: say what
@@ -139,6 +211,23 @@ def _check_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+class _SportChoice(click.Choice[str]):
+    """The sports, read from the event model when first needed (its import is heavy)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from stridewise.engine.events import CROSS_SPORTS, RUN_SPORTS
+
+        return (*RUN_SPORTS, *CROSS_SPORTS)
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # fixed by the event model
+
+
 def _read_hint_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--sport and --tz: what files may not say, shared by import, report and events."""
     f = click.option(
@@ -153,7 +242,7 @@ def _read_hint_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--sport",
         "sport_hint",
-        type=click.Choice([*RUN_SPORTS, *CROSS_SPORTS]),
+        type=_SportChoice(),
         default=None,
         help="The sport of activities whose file does not say (a GPX without <type>); "
         "without it, running is inferred from the speeds where they clearly say so.",
@@ -210,6 +299,9 @@ def _events_from(
     hints: ReadHints | None = None,
 ) -> list[Event]:
     """Events from PATHS; without PATHS, the stored history plus your journal (if there is one)."""
+    from stridewise.engine.events import deduplicate
+    from stridewise.store import Store
+
     if paths:
         result = _import(paths, host, quiet=quiet, hints=hints)
         _print_skipped(result)
@@ -251,6 +343,12 @@ def import_cmd(
     The history is stored in a local SQLite database; importing the same files again changes
     nothing, and a newer export adds only what is new.
     """
+    from rich.table import Table
+
+    from stridewise.cli_rulesets import escape
+    from stridewise.importer import ReadHints
+    from stridewise.store import Store
+
     hints = ReadHints(sport=sport_hint, tz=home_tz)
     result = _import(paths, PluginHost(), quiet=as_json, hints=hints)
     summary = result.summary()
@@ -293,6 +391,8 @@ def import_cmd(
 
 def _warn_store(store: Store) -> None:
     """Name every stored row that could not be read (they were skipped; the rest counts)."""
+    from stridewise.cli_rulesets import escape
+
     for bad in store.problems:
         err_console.print(
             f"[yellow]warning:[/] {escape(store.path)}: {escape(bad)}; skipped "
@@ -320,6 +420,9 @@ def db_check(repair: bool, as_json: bool, db: Path | None) -> None:
 
     Exits 1 when something is wrong and was not repaired.
     """
+    from stridewise.cli_rulesets import plain
+    from stridewise.store import Store, default_db_path
+
     path = db or default_db_path()
     if not path.exists():
         raise StridewiseError(f"{path}: there is no history here yet, so nothing to check")
@@ -376,6 +479,9 @@ def events_cmd(
     home_tz: str | None,
 ) -> None:
     """Print the normalized events read from PATHS (or stored), in the published schema."""
+    from stridewise.engine.events import dump_event
+    from stridewise.importer import ReadHints
+
     hints = ReadHints(sport=sport_hint, tz=home_tz)
     events = _events_from(paths, db, PluginHost(), quiet=True, hints=hints)
     for event in sorted(events, key=lambda e: (e.kind, e.id)):
@@ -401,6 +507,12 @@ def _report(
     show_all: bool = False,
     isolated: bool = False,
 ) -> None:
+    from rich.panel import Panel
+
+    from stridewise.cli_rulesets import engine_for, escape
+    from stridewise.engine.cards import fmt_value
+    from stridewise.engine.packs import DecisionLog, load_profile, record
+
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
     day = as_of or dt.date.today()  # today: what was logged today (a profile) counts
@@ -474,6 +586,11 @@ def _report(
 
 
 def _print_card(card: Card) -> None:
+    from rich.markdown import Markdown
+
+    from stridewise.cli_rulesets import escape, plain
+    from stridewise.engine.cards import fmt_value
+
     if card.suppressed_by:
         console.print(
             f"[dim]SET ASIDE ({card.indicator}): {escape(card.summary)}\n"
@@ -528,6 +645,9 @@ def demo(
     isolated: bool,
 ) -> None:
     """Run the bundled sample athlete and print the recommendations."""
+    from stridewise.cli_rulesets import parse_date
+    from stridewise.engine.facts import History
+
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
     host = PluginHost()
     with as_file(resource) as path:
@@ -578,6 +698,10 @@ def report(
     isolated: bool,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
+    from stridewise.cli_rulesets import parse_date
+    from stridewise.engine.facts import History
+    from stridewise.importer import ReadHints
+
     host = PluginHost()
     hints = ReadHints(sport=sport_hint, tz=home_tz)
     history = History(_events_from(paths, db, host, quiet=as_json, hints=hints))
@@ -616,6 +740,9 @@ def _journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
+    from stridewise.adapters.journal import append_entry
+    from stridewise.cli_rulesets import plain
+
     path = journal or default_journal()
     entry = {k: v for k, v in entry.items() if v is not None and v is not False}
     event = append_entry(path, kind, entry)
@@ -646,6 +773,10 @@ def log_run(journal: Path | None, date_: str, time_: str | None, **fields: Any) 
 
 def _check_shoe(journal: Path, shoe: str) -> None:
     """Refuse a shoe id nobody logged (a typo would count its kilometres on no pair)."""
+    from stridewise.adapters.journal import read_journal
+    from stridewise.engine.events import Shoe
+    from stridewise.store import Store, default_db_path
+
     known: dict[str, str] = {}
     if journal.exists():
         for item in read_journal(journal):
@@ -741,6 +872,9 @@ def log_nutrition(journal: Path | None, date_: str, **fields: Any) -> None:
 def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
     """Log a diagnosed bone stress injury, or update it: log the same date, site and side
     again with the clearance date or test results."""
+    from stridewise.adapters.journal import append_entry
+    from stridewise.cli_rulesets import plain
+
     path = journal or default_journal()
     entry = {"date": date_, **{k: v for k, v in fields.items() if v is not None}}
     event = append_entry(path, "injury", entry)  # keeps False: a failed test is information
@@ -798,6 +932,9 @@ def log_profile(
 ) -> None:
     """Record your profile. Each field counts from the date it is recorded (sex, birth year,
     age at first period and past injuries for every date); later entries add to earlier ones."""
+    from stridewise.adapters.journal import append_entry
+    from stridewise.cli_rulesets import plain
+
     path = journal or default_journal()
     entry: dict[str, Any] = {"recorded": recorded or dt.date.today().isoformat()}
     entry.update({k: v for k, v in fields.items() if v is not None})  # False is information
@@ -831,6 +968,10 @@ def _prior_bsi(text: str) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json: bool) -> None:
     """List installed plugins, their versions and hooks, and plugins that failed."""
+    from rich.table import Table
+
+    from stridewise.cli_rulesets import escape
+
     host = PluginHost()
     adapters = {a.name: a for a in host.adapters()}
     rows = [
@@ -873,17 +1014,13 @@ def plugins(as_json: bool) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the normalized events."""
+    from stridewise.engine.events import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-cli.add_command(rulesets)
-cli.add_command(explain)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
-    host = PluginHost()
-    host.register_commands(cli)
+    """Console-script entry point (plugins load when a command needs them, never for --version)."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="stridewise")
 
 
