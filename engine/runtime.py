@@ -151,7 +151,7 @@ class Engine:
             raise refusal from None
         self._fields = _fields_used(self.rules, self.wording)
         self._precedence = _precedence(self.packs)
-        self._static: dict[str, tuple[str, dict[str, str], tuple[dict[str, str], ...]]] = {}
+        self._static: dict[str, _StaticCard] = {}
 
     @staticmethod
     def _action(rule: CompiledRule) -> Any:
@@ -306,35 +306,19 @@ class Engine:
             entries.sort(key=lambda e: e[0])
             facts = [entry for _, entry, _ in entries]
             first = entries[0][2]
-        wording = self.wording.get(rule.key) or Wording()
-        summary = _fill(wording.summary or spec["summary"], first, rule.params)
-        detail = _fill(wording.detail or spec["detail"], first, rule.params).strip()
         static = self._static.get(rule.key)
         if static is None:  # per-rule parts of the card, the same every time
-            static = self._static[rule.key] = (
-                _contested_note(rule),
-                _source(rule.pack, spec["source"]),
-                _sources(rule.pack, spec["source"]),
-            )
-        detail += static[0]
+            static = self._static[rule.key] = _static_card(rule, spec, self.wording)
+        summary, detail, topic, note, fixed = static
         return Card(
             uuid=card_uuid(athlete, rule.key, as_of),
-            summary=_short(summary),
-            indicator=spec["indicator"],
-            detail=detail,
-            source=static[1],
-            sources=static[2],
-            rule_id=rule.rule["id"],
-            ruleset_id=rule.pack.id,
-            ruleset_version=rule.pack.version,
-            category=spec.get("category") or rule.rule.get("category") or rule.pack.id,
-            kind=spec.get("kind", "finding"),
+            summary=_short(_fill_template(summary, first)),
+            detail=_fill_template(detail, first).strip() + note,
             date=as_of,
-            priority=rule.priority,
             facts=tuple(facts),
             parameters={p: rule.params[p] for p in rule.used_params},
-            advice=spec["advice"],
-            topic=_fill(spec["topic"], first, rule.params) if spec.get("topic") else None,
+            topic=_fill_template(topic, first) if topic is not None else None,
+            **fixed,
         )
 
     def _score_card(
@@ -401,6 +385,80 @@ class Engine:
             ),
             parameters={"score": total, "missing": missing},
         )
+
+
+#: A card text with the rule's parameters filled in once: literal parts, and (alias, field)
+#: for each placeholder read from the matched facts.
+Template = tuple[str | tuple[str, str], ...]
+#: Per rule: summary, detail and topic templates, the contested-threshold note, and the card
+#: fields that never change (indicator, source, ids, category, kind, priority, advice).
+_StaticCard = tuple[Template, Template, Template | None, str, dict[str, Any]]
+
+
+def _static_card(
+    rule: CompiledRule, spec: Mapping[str, Any], wording: Mapping[str, Wording]
+) -> _StaticCard:
+    words = wording.get(rule.key) or Wording()
+    fixed: dict[str, Any] = {
+        "indicator": spec["indicator"],
+        "source": _source(rule.pack, spec["source"]),
+        "sources": _sources(rule.pack, spec["source"]),
+        "rule_id": rule.rule["id"],
+        "ruleset_id": rule.pack.id,
+        "ruleset_version": rule.pack.version,
+        "category": spec.get("category") or rule.rule.get("category") or rule.pack.id,
+        "kind": spec.get("kind", "finding"),
+        "priority": rule.priority,
+        "advice": spec["advice"],
+    }
+    topic = spec.get("topic")
+    return (
+        _template(words.summary or spec["summary"], rule.params),
+        _template(words.detail or spec["detail"], rule.params),
+        _template(topic, rule.params) if topic else None,
+        _contested_note(rule),
+        fixed,
+    )
+
+
+def _template(text: str, params: Mapping[str, Any]) -> Template:
+    """``text`` split at its fact placeholders, the parameters filled in (as :func:`_fill`)."""
+    parts: list[str | tuple[str, str]] = []
+    pos = 0
+    for m in PLACEHOLDER.finditer(text):
+        name, field = m.group(1), m.group(2)
+        literal = text[pos : m.start()]
+        if field is None:
+            literal += fmt_value(params[name]) if name in params else m.group(0)
+        if parts and isinstance(parts[-1], str):
+            parts[-1] += literal
+        else:
+            parts.append(literal)
+        if field is not None:
+            parts.append((name, field))
+        pos = m.end()
+    if parts and isinstance(parts[-1], str):
+        parts[-1] += text[pos:]
+    else:
+        parts.append(text[pos:])
+    return tuple(parts)
+
+
+def _fill_template(template: Template, matched: Mapping[str, Mapping[str, Any]]) -> str:
+    """The text of a :func:`_template` for one match: the same as :func:`_fill` on the text."""
+    first = template[0]
+    if len(template) == 1 and isinstance(first, str):  # no placeholder for a fact
+        out = first
+    else:
+        pieces: list[str] = []
+        for part in template:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            value = matched.get(part[0], {}).get(part[1])
+            pieces.append(_neutral(fmt_value(value)) if value is not None else "?")
+        out = "".join(pieces)
+    return _SINGULAR.sub(r"\1 \2", out) if "1 " in out else out
 
 
 def _record_failure(local: threading.local, rule: CompiledRule, exc: Exception) -> None:
