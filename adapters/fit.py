@@ -45,8 +45,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import fitdecode
-
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load_event, stable_id
 from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
@@ -57,9 +55,6 @@ __all__ = ["ADAPTER", "fit_sport", "parse_fit", "read_fit", "stridewise_register
 
 # Global message numbers (FIT profile).
 _FILE_ID, _SPORT, _SESSION, _LAP, _RECORD, _ACTIVITY = 0, 12, 18, 19, 20, 34
-_DATA = fitdecode.FIT_FRAME_DATA
-_HEADER = fitdecode.FIT_FRAME_HEADER
-_CRC = fitdecode.FIT_FRAME_CRC
 _ACTIVITY_FILE_TYPES = ("activity", "activity_summary", None)
 _FILE_TYPE_WORDS = {
     "monitoring_a": "a monitoring (all-day tracking) file",
@@ -193,6 +188,13 @@ class _Summary:
 
 
 def _scan(data: bytes, name: str) -> _Scan:
+    import fitdecode  # here, not at the top: loading the plugin (`stridewise --help`) stays cheap
+
+    data_frame, header_frame, crc_frame = (
+        fitdecode.FIT_FRAME_DATA,
+        fitdecode.FIT_FRAME_HEADER,
+        fitdecode.FIT_FRAME_CRC,
+    )
     scan = _Scan()
     sessions, laps, tail = scan.sessions, scan.laps, scan.last_records
     part_start = declared_end = parts = 0
@@ -205,7 +207,7 @@ def _scan(data: bytes, name: str) -> _Scan:
     try:
         for frame in reader:
             kind = frame.frame_type
-            if kind == _DATA:
+            if kind == data_frame:
                 num = frame.def_mesg.global_mesg_num
                 if num == _RECORD:
                     if scan.first_record is None:
@@ -224,10 +226,10 @@ def _scan(data: bytes, name: str) -> _Scan:
                         scan.activity = frame
                 elif num == _SPORT and scan.sport is None:
                     scan.sport = frame
-            elif kind == _HEADER:
+            elif kind == header_frame:
                 parts += 1
                 declared_end = part_start + frame.header_size + frame.body_size
-            elif kind == _CRC:
+            elif kind == crc_frame:
                 part_start = declared_end + 2
     except InputError:
         raise

@@ -60,8 +60,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import fitdecode
-
 from stridewise.engine.errors import InputError
 from stridewise.engine.events import (
     RUN_SPORTS,
@@ -438,6 +436,8 @@ def parse_uploaded_file(data: bytes, name: str) -> Run | CrossTraining:
 
 def fit_time_created(data: bytes) -> dt.datetime | None:
     """``file_id.time_created`` of a FIT file, read from its first messages only (or None)."""
+    import fitdecode  # here, not at the top: loading the plugin stays cheap
+
     try:
         with fitdecode.FitReader(
             io.BytesIO(data), check_crc=fitdecode.CrcCheck.DISABLED, keep_raw_chunks=False

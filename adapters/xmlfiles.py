@@ -34,9 +34,8 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gpxpy
 from lxml import etree
 
 from stridewise.engine.errors import InputError
@@ -44,6 +43,9 @@ from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load
 from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
 
 from .common import FileAdapter, describe, local_name, read_file, safe_xml_bytes, sniff, unwrap
+
+if TYPE_CHECKING:
+    import gpxpy.gpx
 
 __all__ = [
     "GPX_ADAPTER",
@@ -376,6 +378,8 @@ def parse_gpx(data: bytes, name: str) -> Run | CrossTraining:
 def read_gpx(data: bytes, name: str) -> tuple[Run | CrossTraining, list[str]]:
     """Like :func:`parse_gpx`, with notes on what had to be decided (the sport, when the
     file does not name it)."""
+    import gpxpy  # here, not at the top: loading the plugin (`stridewise --help`) stays cheap
+
     root = _prepare(data, name, "gpx")
     notes: list[str] = []
     try:

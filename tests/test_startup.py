@@ -185,3 +185,11 @@ def test_a_hook_that_loops_is_stopped_and_the_plugin_set_aside(
     ]
     assert "looping" not in {p.name for p in host.plugins()}  # not asked again
     assert threading.active_count() == before  # the loop was interrupted, not left spinning
+
+
+def test_the_plugins_shipped_with_stridewise_add_no_commands() -> None:
+    """`--help` skips importing them for that reason; a built-in command plugin must say so."""
+    host = PluginHost()
+    own = [p for p in host.plugins() if p.distribution == "stridewise"]
+    assert {"journal", "fit", "builtin_rulesets"} <= {p.name for p in own}
+    assert not [p.name for p in own if "stridewise_register_commands" in p.hooks]
