@@ -217,7 +217,7 @@ class _SportChoice(click.Choice[str]):
     def __init__(self) -> None:
         super().__init__(())
 
-    @property  # type: ignore[override]
+    @property
     def choices(self) -> tuple[str, ...]:
         from stridewise.engine.events import CROSS_SPORTS, RUN_SPORTS
 
