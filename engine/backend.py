@@ -397,19 +397,26 @@ class RulesBackend:
             ev.firings.append(Firing(key, matched))
             action = self._actions.get(key)
             for derived in action(matched) if action else ():
-                self._assert(ev, dict(derived), run_actions=False)
+                self._assert(ev, derived, run_actions=False)
         except Exception as exc:  # never let the core swallow it
             ev.errors.append(f"rule {key}: {type(exc).__name__}: {exc}")
             ev.causes.append(exc)
 
-    def _assert(self, ev: _Evaluation, fact: dict[str, Any], *, run_actions: bool = True) -> None:
+    def _assert(
+        self, ev: _Evaluation, fact: Mapping[str, Any], *, run_actions: bool = True
+    ) -> None:
         if len(fact) > MAX_FIELDS:
             raise EngineError(
                 f"fact {fact.get('type')!r} has {len(fact)} fields (max {MAX_FIELDS})"
             )
         if ev.next_id >= len(FACT_IDS):
             raise EngineError(f"more than {len(FACT_IDS)} facts in one evaluation")
-        msg = {k: v if type(v) in _PLAIN else normalize(v, k) for k, v in fact.items()}
+        msg = {
+            k: v
+            if (t := type(v)) in _PLAIN or (t is float and -1e15 < v < 1e15)  # NaN: normalize
+            else normalize(v, k)
+            for k, v in fact.items()
+        }
         msg["id"] = FACT_IDS[ev.next_id]
         msg["sid"] = SID
         ev.next_id += 1
@@ -455,7 +462,7 @@ class RulesBackend:
             escaped: BaseException | None = None
             try:
                 for fact in facts:
-                    self._assert(ev, dict(fact))
+                    self._assert(ev, fact)
                     if ev.errors:
                         break
             except BaseException as exc:  # re-raised below, once the session is clean
