@@ -15,7 +15,9 @@ see ``../shared/engine-notes.md``):
   B test_backends_do_not_share_state
 - Sessions are capped at 1,024: athletes' facts live in our code; each evaluation borrows the
   single session ``SID`` and retracts everything asserted (facts and what rules derived)
-  before it returns.
+  before it returns; the actions those retractions queue are drained (not recorded) once the
+  last fact is out, and the session is read back (``get_facts``, a few microseconds when it is
+  empty): anything left is retracted, and if it still stays the ruleset is compiled afresh.
   B test_more_than_1024_evaluations_do_not_exhaust_sessions
   B test_repeated_evaluations_are_independent_and_leave_nothing_behind
 - An exception escaping while the core has an action open (an exception from a signal handler
