@@ -33,9 +33,6 @@ from .cards import INDICATOR_ORDER, Card, card_uuid, sort_cards
 
 #: Advice a ``stop`` card overrides.
 YIELDS_TO_STOP = frozenset({"reduce", "progress", "reassure"})
-#: Advice that tells the runner to go on; never beside a critical card.
-GO_ON = frozenset({"progress", "reassure"})
-ADVICE = ("stop", "reduce", "modify", "progress", "reassure", "inform")
 FOLD_KEY = "stridewise/sharpen-advice"
 TIPS_KEY = "stridewise/also-worth-doing"
 #: Info cards that are suggestions (not questions, not requests for data).
@@ -179,7 +176,19 @@ def arbitrate(
     # 4. One request for data.
     asks = [c for c in live if c.kind == "information-needed"]
     if len(asks) > 1:
-        fold = _fold(asks, athlete=athlete, as_of=as_of, version=fold_version)
+        fold = _fold(
+            asks,
+            key=FOLD_KEY,
+            summary=f"What would sharpen this advice: {len(asks)} things to add to your records.",
+            intro="These records are missing or out of date; with them the advice above can be "
+            "more specific:",
+            kind="information-needed",
+            category="information-needed",
+            advice="inform",
+            athlete=athlete,
+            as_of=as_of,
+            version=fold_version,
+        )
         for card in asks:
             drop(card, fold.key, "folded into 'what would sharpen this advice'")
         live = [c for c in live if c.kind != "information-needed"] + [fold]
@@ -187,10 +196,23 @@ def arbitrate(
     # 5. The few tips that matter most; the rest in one card.
     tips = sort_cards([c for c in live if c.indicator == "info" and c.kind in TIP_KINDS])
     if len(tips) > MAX_TIPS:
-        more = _fold_tips(tips[MAX_TIPS - 1 :], athlete=athlete, as_of=as_of, version=fold_version)
-        for card in tips[MAX_TIPS - 1 :]:
+        rest = tips[MAX_TIPS - 1 :]
+        more = _fold(
+            rest,
+            key=TIPS_KEY,
+            summary=f"Also worth doing: {len(rest)} smaller suggestions for your bones.",
+            intro="Each of these is a smaller step that lowers the risk of a bone stress injury; "
+            "the cards above come first:",
+            kind="guidance",
+            category="prevention",
+            advice="modify",
+            athlete=athlete,
+            as_of=as_of,
+            version=fold_version,
+        )
+        for card in rest:
             drop(card, more.key, "one of several smaller suggestions, listed in 'also worth doing'")
-        folded = {c.key for c in tips[MAX_TIPS - 1 :]}
+        folded = {c.key for c in rest}
         live = [c for c in live if c.key not in folded] + [more]
     return sort_cards(live), sorted(gone, key=_rank)
 
@@ -198,11 +220,6 @@ def arbitrate(
 def _merge(lead: Card, rest: Iterable[Card]) -> Card:
     rest = list(rest)
     lines = "\n".join(f"- {c.summary} ({c.ruleset_id}/{c.rule_id})" for c in rest)
-    sources = list(lead.sources or (lead.source,))
-    for card in rest:
-        for src in card.sources or (card.source,):
-            if src not in sources:
-                sources.append(src)
     parameters = dict(lead.parameters)
     for card in rest:
         for name, value in card.parameters.items():
@@ -211,75 +228,54 @@ def _merge(lead: Card, rest: Iterable[Card]) -> Card:
         lead,
         detail=f"{lead.detail}\n\n**Also seen, same cause:**\n{lines}",
         facts=lead.facts + tuple(f for c in rest for f in c.facts),
-        sources=tuple(sources),
+        sources=_sources([lead, *rest]),
         parameters=parameters,
         merged=tuple(c.key for c in rest),
     )
 
 
-def _fold(asks: Sequence[Card], *, athlete: str, as_of: dt.date, version: str) -> Card:
-    asks = sort_cards(list(asks))
-    n = len(asks)
-    lines = "\n".join(f"- {c.summary} *({c.source['label']})*" for c in asks)
+def _sources(cards: Iterable[Card]) -> tuple[Mapping[str, str], ...]:
+    """Every source the cards cite, once each, in order."""
     sources: list[Mapping[str, str]] = []
-    for card in asks:
+    for card in cards:
         for src in card.sources or (card.source,):
             if src not in sources:
                 sources.append(src)
-    things = f"{n} things"
+    return tuple(sources)
+
+
+def _fold(
+    cards: Sequence[Card],
+    *,
+    key: str,
+    summary: str,
+    intro: str,
+    kind: str,
+    category: str,
+    advice: str,
+    athlete: str,
+    as_of: dt.date,
+    version: str,
+) -> Card:
+    """One card listing several others (summary and source of each); they are its evidence."""
+    cards = sort_cards(list(cards))
+    lines = "\n".join(f"- {c.summary} *({c.source['label']})*" for c in cards)
     return Card(
-        uuid=card_uuid(athlete, FOLD_KEY, as_of),
-        summary=f"What would sharpen this advice: {things} to add to your records.",
+        uuid=card_uuid(athlete, key, as_of),
+        summary=summary,
         indicator="info",
-        detail="These records are missing or out of date; with them the advice above can be "
-        "more specific:\n\n" + lines,
-        source=asks[0].source,
-        sources=tuple(sources),
-        rule_id="sharpen-advice",
-        ruleset_id="stridewise",
+        detail=f"{intro}\n\n{lines}",
+        source=cards[0].source,
+        sources=_sources(cards),
+        rule_id=key.split("/", 1)[1],
+        ruleset_id=key.split("/", 1)[0],
         ruleset_version=version,
-        category="information-needed",
-        kind="information-needed",
+        category=category,
+        kind=kind,
         date=as_of,
         priority=0,
-        facts=tuple({"requested_by": c.key, "summary": c.summary} for c in asks),
+        facts=tuple({"card": c.key, "summary": c.summary} for c in cards),
         parameters={},
-        advice="inform",
-        merged=tuple(c.key for c in asks),
+        advice=advice,
+        merged=tuple(c.key for c in cards),
     )
-
-
-def _fold_tips(tips: Sequence[Card], *, athlete: str, as_of: dt.date, version: str) -> Card:
-    lines = "\n".join(f"- {c.summary} *({c.source['label']})*" for c in tips)
-    sources: list[Mapping[str, str]] = []
-    for card in tips:
-        for src in card.sources or (card.source,):
-            if src not in sources:
-                sources.append(src)
-    return Card(
-        uuid=card_uuid(athlete, TIPS_KEY, as_of),
-        summary=f"Also worth doing: {len(tips)} smaller suggestions for your bones.",
-        indicator="info",
-        detail="Each of these is a smaller step that lowers the risk of a bone stress injury; "
-        "the cards above come first:\n\n" + lines,
-        source=tips[0].source,
-        sources=tuple(sources),
-        rule_id="also-worth-doing",
-        ruleset_id="stridewise",
-        ruleset_version=version,
-        category="prevention",
-        kind="guidance",
-        date=as_of,
-        priority=0,
-        facts=tuple({"suggested_by": c.key, "summary": c.summary} for c in tips),
-        parameters={},
-        advice="modify",
-        merged=tuple(c.key for c in tips),
-    )
-
-
-def contradictions(cards: Iterable[Card]) -> list[tuple[Card, Card]]:
-    """Pairs that must never show together: a critical card and one that says go on."""
-    cards = list(cards)
-    critical = [c for c in cards if c.indicator == "critical"]
-    return [(a, b) for a in critical for b in cards if b.advice in GO_ON | {"reduce"}]
