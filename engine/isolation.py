@@ -44,7 +44,7 @@ from .errors import EngineError, RulesetError, StridewiseError
 from .events import Event
 from .facts import History
 from .rules import CompiledRule, RulePack, compile_packs
-from .runtime import Engine, Evaluation, Wording
+from .runtime import Engine, Evaluation, Wording, shown_cards
 
 #: Seconds a new worker may take to start and build its engine.
 START_TIMEOUT = 120.0
@@ -299,7 +299,7 @@ class IsolatedEngine:
         """Cards for one athlete as of the end of ``as_of``."""
         if not isinstance(history, History):
             history = History(history)
-        return list(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete).cards)
+        return list(shown_cards(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
 
     def timeline(
         self,
@@ -313,7 +313,7 @@ class IsolatedEngine:
         if not isinstance(history, History):
             history = History(history)
         for day, facts in history.timeline(start, end):
-            yield day, list(self.evaluate_facts(facts, day, athlete=athlete).cards)
+            yield day, list(shown_cards(self.evaluate_facts(facts, day, athlete=athlete)))
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"

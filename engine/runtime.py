@@ -184,7 +184,7 @@ class Engine:
         """
         if not isinstance(history, History):
             history = History(history)
-        return list(_complete(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
+        return list(shown_cards(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
 
     def timeline(
         self,
@@ -198,7 +198,7 @@ class Engine:
         if not isinstance(history, History):
             history = History(history)
         for day, facts in history.timeline(start, end):
-            yield day, list(_complete(self.evaluate_facts(facts, day, athlete=athlete)))
+            yield day, list(shown_cards(self.evaluate_facts(facts, day, athlete=athlete)))
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
@@ -495,7 +495,7 @@ def _guarded(local: threading.local, rule: CompiledRule, fn: Any, failed: Any) -
     return guarded
 
 
-def _complete(evaluation: Evaluation) -> tuple[Card, ...]:
+def shown_cards(evaluation: Evaluation) -> tuple[Card, ...]:
     """The shown cards, or :class:`IncompleteEvaluation` when a pack failed."""
     if evaluation.failures:
         raise IncompleteEvaluation(
