@@ -128,6 +128,8 @@ SITE_ALIASES: dict[str, str] = {
     "shin bone": "shin",
     "shins": "shin",
     "lower leg": "shin",
+    "calf": "shin",  # the lower leg from behind: the shin region's question still decides
+    "calves": "shin",
     "shin splints": "shin",
     "front of shin": "tibia_anterior",
     "shin front": "tibia_anterior",

@@ -79,6 +79,7 @@ def test_pain_that_stopped_the_run_is_critical_even_at_4_of_10() -> None:
         ("Shin", "shin"),
         ("tibia", "shin"),
         ("shinbone", "shin"),
+        ("my calf", "shin"),
         ("femur", "thigh"),
         ("HIP", "hip"),
         (" groin ", "groin"),
