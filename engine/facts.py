@@ -215,6 +215,52 @@ def _monotony(daily: Array, i: int) -> float | None:
     return MONOTONY_CAP if sd == 0 else min(mean / sd, MONOTONY_CAP)
 
 
+def _monotony_list(daily: list[float], i: int) -> float | None:
+    """:func:`_monotony` on the daily values as a plain list (the same arithmetic)."""
+    values = daily[max(i - 6, 0) : i + 1]
+    values = [0.0] * (7 - len(values)) + values
+    mean = sum(values) / 7.0
+    if mean <= 0:
+        return None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 7.0)
+    return MONOTONY_CAP if sd == 0 else min(mean / sd, MONOTONY_CAP)
+
+
+#: Scaled values at least this large are left to Python's ``round`` (numpy's rint is exact
+#: only below 2**52).
+_ROUND_EXACT_LIMIT = 2.0**52
+
+
+def _ints(x: Array) -> list[int]:
+    """``[int(v) for v in x.tolist()]`` (truncation, as ``int`` of a float)."""
+    out: list[int] = x.astype(np.int64).tolist()
+    return out
+
+
+def _round_list(x: Array, ndigits: int) -> list[float]:
+    """``[round(v, ndigits) for v in x.tolist()]``, vectorized where that is provably the same.
+
+    Python rounds the exact binary value half to even and returns the double nearest the
+    decimal result; numpy's ``rint(x * 10**n) / 10**n`` gives the same double unless the
+    product ``x * 10**n`` (rounded to a double) lies within an ulp of a half-integer, where
+    its rounding error could move it across: those values (and huge ones) go through
+    Python's ``round``. Non-finite values come back as they are (callers never use them).
+    """
+    scale = 10.0**ndigits
+    y = x * scale
+    with np.errstate(all="ignore"):
+        out = np.rint(y) / scale
+        frac = np.abs(y - np.floor(y) - 0.5)
+        risky = np.isfinite(y) & (
+            (frac <= np.abs(y) * 4.5e-16 + 1e-300) | (np.abs(y) >= _ROUND_EXACT_LIMIT)
+        )
+    values: list[float] = out.tolist()
+    if risky.any():
+        for j in np.flatnonzero(risky).tolist():
+            values[j] = round(float(x[j]), ndigits)
+    return values
+
+
 #: Days before the first changed day that windowed figures read (the 30-day longest run,
 #: 7-day strain): a partial build derives them from this many days earlier.
 _WARM_UP_DAYS = 35
@@ -607,6 +653,190 @@ class Series:
                     )
         fact.update(self._surface(i))
         return fact
+
+    def training_range(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        """:meth:`training` for every day index ``lo..hi`` (a timeline replay): the same dicts
+        (keys, order, floats), with the window sums, ratios and rounding done once over whole
+        arrays instead of day by day. Floats are the ones :meth:`training` computes (the same
+        IEEE operations in numpy) and rounded by :func:`_round_list` (Python's ``round``
+        wherever numpy's rounding could differ); monotony keeps its Python arithmetic."""
+        n = len(self.distance_km)
+        first = self.first_activity
+        if hi < lo:
+            return []
+        days = np.arange(lo, hi + 1)
+        ok = (days >= 0) & (first < n) & (days >= first)
+        out: list[dict[str, Any]] = [{} for _ in range(len(days))]
+        if not ok.any():
+            return [{"days_of_history": 0, "enough_history": False} for _ in out]
+        # Only valid days from here on (a contiguous tail of the range: days >= first).
+        j0 = int(np.flatnonzero(ok)[0])
+        for j in range(j0):
+            out[j] = {"days_of_history": 0, "enough_history": False}
+        idx = np.minimum(days[j0:], n - 1)
+        c = self.cum_km
+
+        def ws(cum: Array, end: npt.NDArray[np.int64], length: int) -> Array:
+            got = cum[np.maximum(end + 1, 0)] - cum[np.maximum(end + 1 - length, 0)]
+            return np.where(end >= 0, got, 0.0)
+
+        history = idx - first + 1
+        load7, load28 = ws(c, idx, 7), ws(c, idx, 28)
+        prev7, load14, prev14 = ws(c, idx - 7, 7), ws(c, idx, 14), ws(c, idx - 14, 14)
+        prev28 = ws(c, idx - 28, 28)
+        chronic = load28 - load7
+        dist = self.distance_km[idx]
+        today = self.longest_km[idx]
+        longest30 = self.longest_before_30[idx]
+        streak = self.run_streak
+        in_a_row = np.where((dist > 0) | (idx == 0), streak[idx], streak[np.maximum(idx - 1, 0)])
+        run7 = ws(self.cum_run_days, idx, 7)
+        e7, e28 = self.ewma7[idx], self.ewma28[idx]
+        e7s, e28s = self.ewma7_srpe[idx], self.ewma28_srpe[idx]
+        srpe7 = ws(self.cum_srpe, idx, 7)
+        cad_w = ws(self.cadence_w, idx, 28)
+        longest7 = np.maximum(_sliding_max_before(self.longest_km, 6), self.longest_km)[idx]
+        with np.errstate(all="ignore"):
+            cols: dict[str, list[Any]] = {
+                "today_km": _round_list(dist, 3),
+                "today_longest_run_km": _round_list(today, 3),
+                "load_7d_km": _round_list(load7, 3),
+                "load_28d_km": _round_list(load28, 3),
+                "load_7d_min": _round_list(ws(self.cum_min, idx, 7), 1),
+                "load_28d_min": _round_list(ws(self.cum_min, idx, 28), 1),
+                "longest_run_30d_km": _round_list(longest30, 3),
+                "days_since_rest": streak[idx].astype(np.int64).tolist(),
+                "run_days_in_a_row": in_a_row.astype(np.int64).tolist(),
+                "run_days_7d": run7.astype(np.int64).tolist(),
+                "run_days_28d": _ints(ws(self.cum_run_days, idx, 28)),
+                "run_days_before_30d": _ints(ws(self.cum_run_days, idx - 1, 30)),
+                "strength_sessions_28d": _ints(ws(self.cum_strength, idx, 28)),
+                "weekly_avg_28d_km": _round_list(load28 / 4.0, 1),
+                "acwr_rolling": _round_list(load7 / (load28 / 4.0), 3),
+                "acwr_uncoupled": _round_list((load7 / 7.0) / (chronic / 21.0), 3),
+                "weekly_avg_prev21_km": _round_list(chronic / 3.0, 1),
+                "acwr_ewma": _round_list(e7 / e28, 3),
+                "ewma_acute_km_day": _round_list(e7, 2),
+                "ewma_chronic_km_day": _round_list(e28, 2),
+                "two_week_change_pct": _round_list((load14 - prev14) / prev14 * 100.0, 1),
+                "acwr_ewma_srpe": _round_list(e7s / e28s, 3),
+                "load_7d_srpe": _round_list(srpe7, 1),
+                "prev_7d_km": _round_list(prev7, 3),
+                "week_change_pct": _round_list((load7 - prev7) / prev7 * 100.0, 1),
+                "run_vs_longest_30d_pct": _round_list((today - longest30) / longest30 * 100.0, 1),
+                "longest_run_7d_km": _round_list(longest7, 3),
+                "long_run_share_7d_pct": _round_list(longest7 / load7 * 100.0, 1),
+                "cadence_28d_spm": _round_list(ws(self.cadence_cum, idx, 28) / cad_w, 1),
+                "load_28d_change_pct": _round_list((load28 - prev28) / prev28 * 100.0, 1),
+            }
+        hist = history.tolist()
+        l7 = load7.tolist()
+        # Conditions, one list each (the same tests as :meth:`training`).
+        chronic_pos = (chronic > 0).tolist()
+        e28_pos = (e28 > 0).tolist()
+        prev14_pos = (prev14 > 0).tolist()
+        srpe_days28 = ws(self.cum_srpe_days, idx, 28)
+        srpe_ok = ((srpe_days28 >= 8) & (e28s > 0) & (chronic > 0)).tolist()
+        prev7_pos = (prev7 > 0).tolist()
+        spike = ((today > 0) & (longest30 > 0)).tolist()
+        share = ((run7 >= 2) & (load7 > 0)).tolist()
+        cad_pos = (cad_w > 0).tolist()
+        last = self.last_active[idx].tolist()
+        brk = self.longest_break_28[idx].astype(np.int64).tolist()
+        prev28_pos = (prev28 > 0).tolist()
+        complete = self.srpe_complete[idx].tolist()
+        strain_days = ws(self.cum_strain_days, idx - 1, 28)
+        strain_sum = ws(self.cum_strain, idx - 1, 28)
+        strain_srpe_days = ws(self.cum_strain_srpe_days, idx - 1, 28)
+        strain_srpe_sum = ws(self.cum_strain_srpe, idx - 1, 28)
+        sd_l, ss_l = strain_days.tolist(), strain_sum.tolist()
+        sds_l, sss_l = strain_srpe_days.tolist(), strain_srpe_sum.tolist()
+        daily = self.distance_km.tolist()
+        srpe_daily = self.srpe.tolist()
+        srpe7_l = srpe7.tolist()
+        ix = idx.tolist()
+        surfaces = bool(self.surface_cum)
+        base_keys = (
+            "today_km",
+            "today_longest_run_km",
+            "load_7d_km",
+            "load_28d_km",
+            "load_7d_min",
+            "load_28d_min",
+            "longest_run_30d_km",
+            "days_since_rest",
+            "run_days_in_a_row",
+            "run_days_7d",
+            "run_days_28d",
+            "run_days_before_30d",
+            "strength_sessions_28d",
+        )
+        base_cols = [cols[k] for k in base_keys]
+        g = cols.__getitem__
+        for j, i in enumerate(ix):
+            h = hist[j]
+            fact: dict[str, Any] = {"days_of_history": h, "enough_history": h >= MIN_HISTORY_DAYS}
+            for key, col in zip(base_keys, base_cols, strict=True):
+                fact[key] = col[j]
+            if h >= MIN_HISTORY_DAYS:
+                fact["weekly_avg_28d_km"] = g("weekly_avg_28d_km")[j]
+                if chronic_pos[j]:
+                    fact["acwr_rolling"] = g("acwr_rolling")[j]
+                    fact["acwr_uncoupled"] = g("acwr_uncoupled")[j]
+                    fact["weekly_avg_prev21_km"] = g("weekly_avg_prev21_km")[j]
+                    if e28_pos[j]:
+                        fact["acwr_ewma"] = g("acwr_ewma")[j]
+                        fact["ewma_acute_km_day"] = g("ewma_acute_km_day")[j]
+                        fact["ewma_chronic_km_day"] = g("ewma_chronic_km_day")[j]
+                if prev14_pos[j]:
+                    fact["two_week_change_pct"] = g("two_week_change_pct")[j]
+                if srpe_ok[j]:
+                    fact["acwr_ewma_srpe"] = g("acwr_ewma_srpe")[j]
+                    fact["load_7d_srpe"] = g("load_7d_srpe")[j]
+            if h >= 14 and prev7_pos[j]:
+                fact["prev_7d_km"] = g("prev_7d_km")[j]
+                fact["week_change_pct"] = g("week_change_pct")[j]
+            if h >= 7:
+                monotony = _monotony_list(daily, i)
+                if monotony is not None:
+                    fact["monotony"] = round(monotony, 3)
+                    fact["strain"] = round(l7[j] * monotony, 1)
+                if complete[j]:
+                    mono_srpe = _monotony_list(srpe_daily, i)
+                    if mono_srpe is not None:
+                        fact["monotony_srpe"] = round(mono_srpe, 3)
+                        fact["strain_srpe"] = round(srpe7_l[j] * mono_srpe, 1)
+                        fact["load_7d_srpe"] = g("load_7d_srpe")[j]
+            if spike[j]:
+                fact["run_vs_longest_30d_pct"] = g("run_vs_longest_30d_pct")[j]
+            if share[j]:
+                fact["longest_run_7d_km"] = g("longest_run_7d_km")[j]
+                fact["long_run_share_7d_pct"] = g("long_run_share_7d_pct")[j]
+            if cad_pos[j]:
+                fact["cadence_28d_spm"] = g("cadence_28d_spm")[j]
+            if last[j] >= 0:
+                fact["days_since_last_run"] = i - last[j]
+            fact["longest_break_28d_days"] = brk[j]
+            if brk[j] >= COMEBACK_MIN_BREAK_DAYS:
+                fact.update(self._comeback(i, l7[j]))
+            if h >= 2 * MIN_HISTORY_DAYS and prev28_pos[j]:
+                fact["load_28d_change_pct"] = g("load_28d_change_pct")[j]
+            for key, days_l, sum_l, min_history in (
+                ("strain", sd_l, ss_l, MIN_HISTORY_DAYS + 7),
+                ("strain_srpe", sds_l, sss_l, MIN_HISTORY_DAYS),
+            ):
+                sdays = days_l[j]
+                if key in fact and h >= min_history and sdays > 0:
+                    mean_strain = sum_l[j] / sdays
+                    if mean_strain > 0:
+                        fact[f"{key}_28d_mean"] = round(mean_strain, 1)
+                        fact[f"{key}_vs_28d_pct"] = round(
+                            (fact[key] - mean_strain) / mean_strain * 100.0, 1
+                        )
+            if surfaces:
+                fact.update(self._surface(i))
+            out[j0 + j] = fact
+        return out
 
     def _comeback(self, i: int, load7: float) -> dict[str, Any]:
         """The longest break of the last 28 days (once it has ended) against the 4 weeks before it.
@@ -1094,16 +1324,26 @@ class History:
     ) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
         """Facts for every day from ``start`` to ``end`` inclusive, from one shared series."""
         series = self.series(end)
+        if end < start:
+            return
+        lo = series.index(start)
+        training = series.training_range(lo, series.index(end))
         day = start
-        while day <= end:
-            yield day, self._facts(series, day)
+        for t in training:
+            yield day, self._facts(series, day, t)
             day += dt.timedelta(days=1)
 
     # -- fact assembly ---------------------------------------------------------------------------
 
-    def _facts(self, series: Series, as_of: dt.date) -> list[dict[str, Any]]:
+    def _facts(
+        self, series: Series, as_of: dt.date, training: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every fact as of ``as_of``; ``training`` = ``series.training(i)`` when already
+        derived (a timeline derives it for every day at once)."""
         i = series.index(as_of)
-        facts: list[dict[str, Any]] = [{"type": "training", **series.training(i)}]
+        if training is None:
+            training = series.training(i)
+        facts: list[dict[str, Any]] = [{"type": "training", **training}]
         profile = _profile_as_of(self.profiles, self._profile_days, as_of)
         facts.append(self._athlete_fact(profile, as_of))
         load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
