@@ -920,6 +920,20 @@ class Series:
         hit = which[(starts <= day) & (ends >= day)]
         return [self.shoe_ids[k] for k in sorted(set(hit.tolist()))]
 
+    def shoes_run_recently_range(self, lo: int, hi: int) -> list[list[str]]:
+        """:meth:`shoes_run_recently` for every day index ``lo..hi`` (one pass over the spans)."""
+        starts, ends, which = self.shoe_spans
+        out: list[list[str]] = [[] for _ in range(max(hi - lo + 1, 0))]
+        if not len(starts):
+            return out
+        d0 = self.day0.toordinal()
+        hits: list[set[int]] = [set() for _ in out]
+        for s, e, k in zip(starts.tolist(), ends.tolist(), which.tolist(), strict=True):
+            for j in range(max(s - d0, lo, 0) - lo, min(e - d0, hi) - lo + 1):
+                hits[j].add(k)
+        ids = self.shoe_ids
+        return [[ids[k] for k in sorted(h)] if h else [] for h in hits]
+
     def shoe_first_run(self, shoe_id: str) -> int | None:
         """Day index of the first run logged in this shoe (None when it has no runs)."""
         first = self.shoe_runs.first_day(shoe_id)
@@ -1327,19 +1341,26 @@ class History:
         if end < start:
             return
         lo = series.index(start)
-        training = series.training_range(lo, series.index(end))
+        hi = series.index(end)
+        training = series.training_range(lo, hi)
+        recent = series.shoes_run_recently_range(lo, hi)
         day = start
-        for t in training:
-            yield day, self._facts(series, day, t)
+        for t, shoes in zip(training, recent, strict=True):
+            yield day, self._facts(series, day, t, shoes)
             day += dt.timedelta(days=1)
 
     # -- fact assembly ---------------------------------------------------------------------------
 
     def _facts(
-        self, series: Series, as_of: dt.date, training: dict[str, Any] | None = None
+        self,
+        series: Series,
+        as_of: dt.date,
+        training: dict[str, Any] | None = None,
+        recent_shoes: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every fact as of ``as_of``; ``training`` = ``series.training(i)`` when already
-        derived (a timeline derives it for every day at once)."""
+        """Every fact as of ``as_of``; ``training`` = ``series.training(i)`` and
+        ``recent_shoes`` = ``series.shoes_run_recently(i)`` when already derived (a timeline
+        derives them for every day at once)."""
         i = series.index(as_of)
         if training is None:
             training = series.training(i)
@@ -1348,7 +1369,7 @@ class History:
         facts.append(self._athlete_fact(profile, as_of))
         load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
         load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
-        for shoe in self._shoes_in_use(series, i, as_of):
+        for shoe in self._shoes_in_use(series, i, as_of, recent_shoes):
             run_km = series.shoe_km(shoe.id, i)
             km = shoe.start_distance_m / 1000.0 + run_km
             shoe7 = run_km - series.shoe_km(shoe.id, i - 7)
@@ -1438,12 +1459,16 @@ class History:
             facts.append(fact)
         return facts
 
-    def _shoes_in_use(self, series: Series, i: int, as_of: dt.date) -> list[Shoe]:
+    def _shoes_in_use(
+        self, series: Series, i: int, as_of: dt.date, recent: list[str] | None = None
+    ) -> list[Shoe]:
         """Shoes in use as of a day, by id: not retired, not first used later, and either run
         in within :data:`SHOE_IDLE_DAYS`, first used within them, or never dated nor run in
         (nothing says they are idle). A pair idle for longer counts as retired.
         """
-        ids = set(series.shoes_run_recently(i)) | set(self._shoes_undated_unrun)
+        if recent is None:
+            recent = series.shoes_run_recently(i)
+        ids = set(recent) | set(self._shoes_undated_unrun)
         a = bisect.bisect_left(self._shoe_dated_days, as_of.toordinal() - SHOE_IDLE_DAYS)
         b = bisect.bisect_right(self._shoe_dated_days, as_of.toordinal())
         ids.update(self._shoe_dated_ids[a:b])

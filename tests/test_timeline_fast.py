@@ -216,3 +216,12 @@ def test_round_list_is_pythons_round() -> None:
     with np.errstate(all="ignore"):
         special = np.array([math.inf, -math.inf, math.nan]) * 1.0
     assert len(_round_list(special, 2)) == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shoes_run_recently_range(seed: int) -> None:
+    history, start, end = random_history(seed)
+    series = history.series(end)
+    lo, hi = series.index(start) - 3, series.index(end)
+    got = series.shoes_run_recently_range(lo, hi)
+    assert got == [series.shoes_run_recently(i) for i in range(lo, hi + 1)]
