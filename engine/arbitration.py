@@ -95,6 +95,8 @@ def arbitrate(
 ) -> tuple[list[Card], list[Card]]:
     """Shown cards (sorted) and suppressed cards (each with ``suppressed_by`` and why)."""
     live = sort_cards(list(cards))
+    if len(live) <= 1:  # nothing to arbitrate: no step below changes a lone card
+        return live, []
     gone: list[Card] = []
 
     def drop(card: Card, by: str, why: str) -> None:
@@ -119,7 +121,8 @@ def arbitrate(
 
     # 2. Declared precedence (a stop card is never silenced this way).
     silenced: dict[str, tuple[str, str]] = {}
-    for card in live:
+    declaring = any(card.key in precedence for card in live)  # else nothing is silenced
+    for card in live if declaring else ():
         if card.key in silenced:
             continue
         spec = precedence.get(card.key)
@@ -135,7 +138,7 @@ def arbitrate(
             ) and _yields(other, card):
                 silenced[other.key] = (card.key, f"conflicts with '{card.summary}'")
     # conflicts declared by the lower-ranked card against a higher-ranked one
-    for card in live:
+    for card in live if declaring else ():
         spec = precedence.get(card.key)
         if spec is None or card.key in silenced or card.advice == "stop":
             continue

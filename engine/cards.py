@@ -11,6 +11,7 @@ from typing import Any
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 _NAMESPACE = uuid.UUID("6f1f6a8e-8d3c-4c55-9d4e-5e1e7a0b2c11")
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ def card_uuid(athlete: str, key: str, date: dt.date) -> str:
     part when a replay makes thousands of cards).
     """
     name = f"{athlete}|{key}|{date.isoformat()}".encode()
-    b = bytearray(hashlib.sha1(_NAMESPACE.bytes + name, usedforsecurity=False).digest()[:16])
+    sha = _NAMESPACE_SHA1.copy()  # the namespace's 16 bytes hashed once
+    sha.update(name)
+    b = bytearray(sha.digest()[:16])
     b[6] = (b[6] & 0x0F) | 0x50  # version 5
     b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = b.hex()

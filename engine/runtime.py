@@ -13,7 +13,7 @@ from typing import Any
 
 from .arbitration import Precedence, arbitrate
 from .backend import Firing, RulesBackend
-from .cards import Card, card_uuid, fmt_value, sort_cards
+from .cards import Card, card_uuid, fmt_value
 from .errors import EngineError, IncompleteEvaluation, RulesetError
 from .events import Event
 from .facts import History
@@ -261,9 +261,10 @@ class Engine:
         # A failed pack's findings are incomplete (an "all clear" may stand only because a
         # rule raised): only its red flags that did fire are kept.
         cards = [c for c in cards if c.ruleset_id not in failed or c.advice == "stop"]
-        shown, suppressed = arbitrate(
-            sort_cards(cards), self._precedence, athlete=athlete, as_of=as_of
-        )
+        if len(cards) <= 1:  # arbitrate would return the lone card as it is
+            shown, suppressed = cards, []
+        else:
+            shown, suppressed = arbitrate(cards, self._precedence, athlete=athlete, as_of=as_of)
         return Evaluation(
             date=as_of,
             facts=tuple(facts),
