@@ -1344,10 +1344,90 @@ class History:
         hi = series.index(end)
         training = series.training_range(lo, hi)
         recent = series.shoes_run_recently_range(lo, hi)
-        day = start
-        for t, shoes in zip(training, recent, strict=True):
+        days = [start + dt.timedelta(days=j) for j in range(hi - lo + 1)]
+        in_use = [
+            self._shoes_in_use(series, i, day, shoes)
+            for i, day, shoes in zip(range(lo, hi + 1), days, recent, strict=True)
+        ]
+        shoe_facts = self._shoe_facts_range(series, lo, days, in_use)
+        for day, t, shoes in zip(days, training, shoe_facts, strict=True):
             yield day, self._facts(series, day, t, shoes)
-            day += dt.timedelta(days=1)
+
+    def _shoe_facts_range(
+        self, series: Series, lo: int, days: list[dt.date], in_use: list[list[Shoe]]
+    ) -> list[list[dict[str, Any]]]:
+        """The ``shoe`` facts of :meth:`_facts` for days ``lo, lo + 1, ...`` (``in_use`` the
+        shoes of each day), computed over every (day, shoe) pair at once: the same floats
+        (the same operations, rounded by :func:`_round_list`)."""
+        pair_day = [j for j, shoes in enumerate(in_use) for _ in shoes]
+        pairs = [shoe for shoes in in_use for shoe in shoes]
+        out: list[list[dict[str, Any]]] = [[] for _ in in_use]
+        if not pairs:
+            return out
+        runs = series.shoe_runs
+        d0 = series.day0.toordinal()
+        pi = np.array(pair_day, dtype=np.int64) + lo
+        pk = np.array([runs.ids.get(shoe.id, -1) for shoe in pairs], dtype=np.int64)
+        start_km = np.array([shoe.start_distance_m for shoe in pairs], dtype=np.float64) / 1000.0
+        # Runs sorted by (shoe, day): one sorted key per run, so one search finds, for each
+        # pair, the runs of its shoe up to a day (what ShoeRuns.km_upto bisects for).
+        # Keys shoe * span + (day - base) sort as (shoe, day) for every run and every query
+        # day i >= 0 (days i < 0 are masked: no runs before the history).
+        has = pk >= 0
+        first = runs.bounds[np.maximum(pk, 0)]
+        if len(runs.days):
+            base = min(int(runs.days.min()), d0)
+            span = max(int(runs.days.max()), d0 + int(pi.max())) - base + 2
+            keys = runs.shoe * span + (runs.days - base)
+
+        def upto(i: npt.NDArray[np.int64]) -> Array:
+            if not len(runs.days):
+                return np.zeros(len(i))
+            j = np.searchsorted(keys, np.maximum(pk, 0) * span + (i + d0 - base), side="right")
+            got = runs.cum_km[j] - runs.cum_km[first]
+            return np.where(has & (i >= 0), got, 0.0)
+
+        run_km = upto(pi)
+        shoe7 = run_km - upto(pi - 7)
+        shoe28 = run_km - upto(pi - 28)
+        km = start_km + run_km
+        cum = series.cum_km
+        lo7 = np.maximum(pi + 1 - 7, 0)
+        lo28 = np.maximum(pi + 1 - 28, 0)
+        top = np.maximum(pi + 1, 0)
+        load7 = np.where(pi >= 0, cum[top] - cum[lo7], 0.0)
+        load28 = np.where(pi >= 0, cum[top] - cum[lo28], 0.0)
+        with np.errstate(all="ignore"):
+            distance = _round_list(km, 1)
+            last7 = _round_list(shoe7, 2)
+            share7 = _round_list(shoe7 / load7 * 100.0, 1)
+            before7 = _round_list(km - shoe7, 1)
+            last28 = _round_list(shoe28, 2)
+            share28 = _round_list(shoe28 / load28 * 100.0, 1)
+        pos7, pos28 = (load7 > 0).tolist(), (load28 > 0).tolist()
+        for p, (j, shoe) in enumerate(zip(pair_day, pairs, strict=True)):
+            i = lo + j
+            first_run = series.shoe_first_run(shoe.id)
+            first_days = [(days[j] - shoe.first_used).days] if shoe.first_used else []
+            if first_run is not None and first_run <= i:
+                first_days.append(i - first_run)
+            out[j].append(
+                _clean(
+                    {
+                        "type": "shoe",
+                        "shoe_id": shoe.id,
+                        "name": shoe.name,
+                        "distance_km": distance[p],
+                        "km_last_7d": last7[p],
+                        "share_of_7d_pct": share7[p] if pos7[p] else None,
+                        "km_before_last_7d": before7[p],
+                        "km_last_28d": last28[p],
+                        "share_of_28d_pct": share28[p] if pos28[p] else None,
+                        "days_in_use": max(first_days) if first_days else None,
+                    }
+                )
+            )
+        return out
 
     # -- fact assembly ---------------------------------------------------------------------------
 
@@ -1356,10 +1436,10 @@ class History:
         series: Series,
         as_of: dt.date,
         training: dict[str, Any] | None = None,
-        recent_shoes: list[str] | None = None,
+        shoe_facts: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Every fact as of ``as_of``; ``training`` = ``series.training(i)`` and
-        ``recent_shoes`` = ``series.shoes_run_recently(i)`` when already derived (a timeline
+        the ``shoe`` facts when already derived (a timeline
         derives them for every day at once)."""
         i = series.index(as_of)
         if training is None:
@@ -1367,35 +1447,9 @@ class History:
         facts: list[dict[str, Any]] = [{"type": "training", **training}]
         profile = _profile_as_of(self.profiles, self._profile_days, as_of)
         facts.append(self._athlete_fact(profile, as_of))
-        load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
-        load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
-        for shoe in self._shoes_in_use(series, i, as_of, recent_shoes):
-            run_km = series.shoe_km(shoe.id, i)
-            km = shoe.start_distance_m / 1000.0 + run_km
-            shoe7 = run_km - series.shoe_km(shoe.id, i - 7)
-            shoe28 = run_km - series.shoe_km(shoe.id, i - 28)
-            first_run = series.shoe_first_run(shoe.id)
-            first_days = [(as_of - shoe.first_used).days] if shoe.first_used else []
-            if first_run is not None and first_run <= i:
-                first_days.append(i - first_run)
-            facts.append(
-                _clean(
-                    {
-                        "type": "shoe",
-                        "shoe_id": shoe.id,
-                        "name": shoe.name,
-                        "distance_km": round(km, 1),
-                        "km_last_7d": round(shoe7, 2),
-                        "share_of_7d_pct": round(shoe7 / load7 * 100.0, 1) if load7 > 0 else None,
-                        "km_before_last_7d": round(km - shoe7, 1),
-                        "km_last_28d": round(shoe28, 2),
-                        "share_of_28d_pct": round(shoe28 / load28 * 100.0, 1)
-                        if load28 > 0
-                        else None,
-                        "days_in_use": max(first_days) if first_days else None,
-                    }
-                )
-            )
+        if shoe_facts is None:
+            shoe_facts = self._shoe_facts(series, i, as_of)
+        facts += shoe_facts
         lo = bisect.bisect_left(self._pain_days, as_of.toordinal() - PAIN_WINDOW_DAYS + 1)
         hi = bisect.bisect_right(self._pain_days, as_of.toordinal())
         for pain in self.pains[lo:hi]:
@@ -1458,6 +1512,40 @@ class History:
                 fact.update(_intake_trend(self.nutrition[k], self.nutrition[k - 1], series))
             facts.append(fact)
         return facts
+
+    def _shoe_facts(self, series: Series, i: int, as_of: dt.date) -> list[dict[str, Any]]:
+        """The ``shoe`` facts as of a day (day index ``i``)."""
+        load7 = window_sum(series.cum_km, i, 7) if i >= 0 else 0.0
+        load28 = window_sum(series.cum_km, i, 28) if i >= 0 else 0.0
+        out: list[dict[str, Any]] = []
+        for shoe in self._shoes_in_use(series, i, as_of):
+            run_km = series.shoe_km(shoe.id, i)
+            km = shoe.start_distance_m / 1000.0 + run_km
+            shoe7 = run_km - series.shoe_km(shoe.id, i - 7)
+            shoe28 = run_km - series.shoe_km(shoe.id, i - 28)
+            first_run = series.shoe_first_run(shoe.id)
+            first_days = [(as_of - shoe.first_used).days] if shoe.first_used else []
+            if first_run is not None and first_run <= i:
+                first_days.append(i - first_run)
+            out.append(
+                _clean(
+                    {
+                        "type": "shoe",
+                        "shoe_id": shoe.id,
+                        "name": shoe.name,
+                        "distance_km": round(km, 1),
+                        "km_last_7d": round(shoe7, 2),
+                        "share_of_7d_pct": round(shoe7 / load7 * 100.0, 1) if load7 > 0 else None,
+                        "km_before_last_7d": round(km - shoe7, 1),
+                        "km_last_28d": round(shoe28, 2),
+                        "share_of_28d_pct": round(shoe28 / load28 * 100.0, 1)
+                        if load28 > 0
+                        else None,
+                        "days_in_use": max(first_days) if first_days else None,
+                    }
+                )
+            )
+        return out
 
     def _shoes_in_use(
         self, series: Series, i: int, as_of: dt.date, recent: list[str] | None = None

@@ -225,3 +225,21 @@ def test_shoes_run_recently_range(seed: int) -> None:
     lo, hi = series.index(start) - 3, series.index(end)
     got = series.shoes_run_recently_range(lo, hi)
     assert got == [series.shoes_run_recently(i) for i in range(lo, hi + 1)]
+
+
+def test_shoes_without_runs_in_them() -> None:
+    end = dt.date(2026, 10, 31)
+    events = [
+        ev("shoe", "a", name="A", start_distance_m=12345),
+        ev("shoe", "b", name="B", first_used=str(end - dt.timedelta(days=20))),
+        *(
+            ev(
+                "run",
+                f"r{k}",
+                start=f"{end - dt.timedelta(days=k)}T07:00:00+00:00",
+                distance_m=5000.0 + k,
+            )
+            for k in range(0, 60, 2)
+        ),
+    ]
+    assert_timeline_matches(History(events), end - dt.timedelta(days=70), end)
