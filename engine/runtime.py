@@ -261,9 +261,9 @@ class Engine:
         # A failed pack's findings are incomplete (an "all clear" may stand only because a
         # rule raised): only its red flags that did fire are kept.
         cards = [c for c in cards if c.ruleset_id not in failed or c.advice == "stop"]
-        if len(cards) <= 1:  # arbitrate would return the lone card as it is
-            shown, suppressed = cards, []
-        else:
+        shown: list[Card] = cards
+        suppressed: list[Card] = []
+        if len(cards) > 1:  # arbitrate would return a lone card as it is
             shown, suppressed = arbitrate(cards, self._precedence, athlete=athlete, as_of=as_of)
         return Evaluation(
             date=as_of,
