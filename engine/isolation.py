@@ -35,16 +35,13 @@ import queue
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from .cards import Card
 from .errors import EngineError, RulesetError, StridewiseError
-from .events import Event
-from .facts import History
 from .rules import CompiledRule, RulePack, compile_packs
-from .runtime import Engine, Evaluation, Wording, shown_cards
+from .runtime import Engine, Evaluation, Evaluator, Wording
 
 #: Seconds a new worker may take to start and build its engine.
 START_TIMEOUT = 120.0
@@ -221,7 +218,7 @@ def _default_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-class IsolatedEngine:
+class IsolatedEngine(Evaluator):
     """An :class:`~.runtime.Engine` whose rules run in a pool of worker processes.
 
     Same arguments as :class:`~.runtime.Engine`, plus ``workers`` (processes; each evaluates
@@ -291,29 +288,7 @@ class IsolatedEngine:
             **options,
         )
 
-    # -- evaluation (the same calls as Engine) ---------------------------------------------------
-
-    def evaluate(
-        self, history: History | Iterable[Event], as_of: dt.date, *, athlete: str = "athlete"
-    ) -> list[Card]:
-        """Cards for one athlete as of the end of ``as_of``."""
-        if not isinstance(history, History):
-            history = History(history)
-        return list(shown_cards(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
-
-    def timeline(
-        self,
-        history: History | Iterable[Event],
-        start: dt.date,
-        end: dt.date,
-        *,
-        athlete: str = "athlete",
-    ) -> Iterator[tuple[dt.date, list[Card]]]:
-        """Cards for every day from ``start`` to ``end``."""
-        if not isinstance(history, History):
-            history = History(history)
-        for day, facts in history.timeline(start, end):
-            yield day, list(shown_cards(self.evaluate_facts(facts, day, athlete=athlete)))
+    # -- evaluation (evaluate and timeline come from Evaluator, as in Engine) -------------------
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"

@@ -84,7 +84,50 @@ class Wording:
     detail: str | None = None
 
 
-class Engine:
+class Evaluator:
+    """What an engine answers: cards for a date or a timeline, from ``evaluate_facts``.
+
+    Shared by :class:`Engine` (in process) and :class:`~stridewise.engine.isolation.IsolatedEngine`
+    (in worker processes).
+    """
+
+    def evaluate_facts(
+        self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
+    ) -> Evaluation:
+        raise NotImplementedError
+
+    def evaluate(
+        self,
+        history: History | Iterable[Event],
+        as_of: dt.date,
+        *,
+        athlete: str = "athlete",
+    ) -> list[Card]:
+        """Cards for one athlete as of the end of ``as_of``.
+
+        Raises :class:`IncompleteEvaluation` (with the partial evaluation) when a pack failed:
+        fewer cards must never read as "all clear".
+        """
+        if not isinstance(history, History):
+            history = History(history)
+        return list(shown_cards(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
+
+    def timeline(
+        self,
+        history: History | Iterable[Event],
+        start: dt.date,
+        end: dt.date,
+        *,
+        athlete: str = "athlete",
+    ) -> Iterator[tuple[dt.date, list[Card]]]:
+        """Cards for every day from ``start`` to ``end`` (facts derived once, incrementally)."""
+        if not isinstance(history, History):
+            history = History(history)
+        for day, facts in history.timeline(start, end):
+            yield day, list(shown_cards(self.evaluate_facts(facts, day, athlete=athlete)))
+
+
+class Engine(Evaluator):
     """Compiled rule packs, ready to evaluate athletes one at a time (thread-safe).
 
     ``overrides`` maps pack id -> parameter -> value (validated against type and bounds);
@@ -169,36 +212,6 @@ class Engine:
         return act
 
     # -- evaluation ------------------------------------------------------------------------------
-
-    def evaluate(
-        self,
-        history: History | Iterable[Event],
-        as_of: dt.date,
-        *,
-        athlete: str = "athlete",
-    ) -> list[Card]:
-        """Cards for one athlete as of the end of ``as_of``.
-
-        Raises :class:`IncompleteEvaluation` (with the partial evaluation) when a pack failed:
-        fewer cards must never read as "all clear".
-        """
-        if not isinstance(history, History):
-            history = History(history)
-        return list(shown_cards(self.evaluate_facts(history.facts(as_of), as_of, athlete=athlete)))
-
-    def timeline(
-        self,
-        history: History | Iterable[Event],
-        start: dt.date,
-        end: dt.date,
-        *,
-        athlete: str = "athlete",
-    ) -> Iterator[tuple[dt.date, list[Card]]]:
-        """Cards for every day from ``start`` to ``end`` (facts derived once, incrementally)."""
-        if not isinstance(history, History):
-            history = History(history)
-        for day, facts in history.timeline(start, end):
-            yield day, list(shown_cards(self.evaluate_facts(facts, day, athlete=athlete)))
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
