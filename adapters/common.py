@@ -186,3 +186,22 @@ class FileAdapter:
     def read(self, path: Path) -> Iterator[Event | Skipped]:
         """Yield the one activity in ``path``; raise :class:`InputError` if it is unusable."""
         yield self.parse(read_file(path), str(path))
+
+
+@dataclasses.dataclass(slots=True)
+class NotedFileAdapter(FileAdapter):
+    """A :class:`FileAdapter` whose reader also says what it had to decide for the user.
+
+    ``read_noted(data, name)`` returns the event and notes (e.g. "distance from the laps");
+    each note is yielded as an importer ``Note`` after the event.
+    """
+
+    read_noted: Callable[[bytes, str], tuple[Event, list[str]]]
+
+    def read(self, path: Path) -> Iterator[Event | Skipped | Any]:
+        from stridewise.importer import Note
+
+        event, notes = self.read_noted(read_file(path), str(path))
+        yield event
+        for note in notes:
+            yield Note(str(path), note, event_id=event.id)

@@ -41,15 +41,14 @@ import collections
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load_event, stable_id
-from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
+from stridewise.engine.events import RUN_SPORTS, CrossTraining, Run, load_event, stable_id
+from stridewise.plugins.hookspecs import Adapter, hookimpl
 
-from .common import FileAdapter, describe, read_file, sniff, unwrap
+from .common import NotedFileAdapter, describe, sniff, unwrap
 
 __all__ = ["ADAPTER", "fit_sport", "parse_fit", "read_fit", "stridewise_register_adapters"]
 
@@ -589,23 +588,12 @@ def read_fit(data: bytes, name: str) -> tuple[Run | CrossTraining, list[str]]:
         ) from None
 
 
-class FitAdapter(FileAdapter):
-    """The FIT adapter: one event per file, and a note when the distance had to be found."""
-
-    def read(self, path: Path) -> Iterator[Event | Skipped | Any]:
-        from stridewise.importer import Note
-
-        event, notes = read_fit(read_file(path), str(path))
-        yield event
-        for note in notes:
-            yield Note(str(path), note, event_id=event.id)
-
-
-ADAPTER = FitAdapter(
+ADAPTER = NotedFileAdapter(
     name="fit",
     description="FIT activity files from watches and bike computers (.fit, .fit.gz)",
     format="fit",
     parse=parse_fit,
+    read_noted=read_fit,
 )
 
 

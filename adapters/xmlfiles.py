@@ -32,17 +32,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from stridewise.engine.errors import InputError
-from stridewise.engine.events import RUN_SPORTS, CrossTraining, Event, Run, load_event, stable_id
-from stridewise.plugins.hookspecs import Adapter, Skipped, hookimpl
+from stridewise.engine.events import RUN_SPORTS, CrossTraining, Run, load_event, stable_id
+from stridewise.plugins.hookspecs import Adapter, hookimpl
 
-from .common import FileAdapter, describe, local_name, read_file, safe_xml_bytes, sniff, unwrap
+from .common import (
+    FileAdapter,
+    NotedFileAdapter,
+    describe,
+    local_name,
+    safe_xml_bytes,
+    sniff,
+    unwrap,
+)
 
 if TYPE_CHECKING:
     import gpxpy.gpx
@@ -528,23 +535,12 @@ TCX_ADAPTER = FileAdapter(
 )
 
 
-class GpxAdapter(FileAdapter):
-    """The GPX adapter: one event per file, and a note when its sport had to be decided."""
-
-    def read(self, path: Path) -> Iterator[Event | Skipped | Any]:
-        from stridewise.importer import Note
-
-        event, notes = read_gpx(read_file(path), str(path))
-        yield event
-        for note in notes:
-            yield Note(str(path), note, event_id=event.id)
-
-
-GPX_ADAPTER = GpxAdapter(
+GPX_ADAPTER = NotedFileAdapter(
     name="gpx",
     description="GPX recorded tracks (.gpx, .gpx.gz); sport from <type>, --sport or the speeds",
     format="gpx",
     parse=parse_gpx,
+    read_noted=read_gpx,
 )
 
 

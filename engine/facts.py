@@ -206,13 +206,8 @@ def _strain_series(
 def _monotony(daily: Array, i: int) -> float | None:
     """Foster monotony of the 7 days ending at index ``i`` (mean / population SD, days before
     the series count as 0), capped at :data:`MONOTONY_CAP`; None for a week without load."""
-    values = daily[max(i - 6, 0) : i + 1].tolist()  # 7 numbers: plain Python beats numpy here
-    values = [0.0] * (7 - len(values)) + values
-    mean = sum(values) / 7.0
-    if mean <= 0:
-        return None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 7.0)
-    return MONOTONY_CAP if sd == 0 else min(mean / sd, MONOTONY_CAP)
+    week = daily[max(i - 6, 0) : i + 1].tolist()  # 7 numbers: plain Python beats numpy here
+    return _monotony_list(week, len(week) - 1)
 
 
 def _monotony_list(daily: list[float], i: int) -> float | None:
