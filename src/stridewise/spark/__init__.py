@@ -1,0 +1,1 @@
+"""Evaluate many athletes on Apache Spark (the optional extra ``stridewise[spark]``)."""
