@@ -41,6 +41,31 @@ def test_reimport_is_idempotent_and_newer_adds_only_new(tmp_path: Path) -> None:
         assert sorted(e.id for e in store.load()) == ["j:1", "j:2", "j:3"]
 
 
+def test_rows_are_stored_without_unset_fields_and_old_full_rows_still_read(
+    tmp_path: Path,
+) -> None:
+    """The store keeps each event without its unset fields (half the JSON to read back); a
+    database written by an earlier version, with every field spelled out, reads the same."""
+    from stridewise.engine.events import dump_event
+
+    with Store(tmp_path / "h.db") as store:
+        store.save([run_event(1)])
+    conn = sqlite3.connect(tmp_path / "h.db")
+    (body,) = conn.execute("SELECT body FROM events").fetchone()
+    assert "null" not in body and "elapsed_time_s" not in body
+    old = run_event(2, cadence_spm=170)
+    conn.execute(
+        "INSERT INTO events (id, kind, source, body) VALUES (?, ?, ?, ?)",
+        (old.id, old.kind, old.source, json.dumps(dump_event(old))),
+    )
+    conn.commit()
+    conn.close()
+    with Store(tmp_path / "h.db") as store:
+        assert sorted(store.load(), key=lambda e: e.id) == [run_event(1), old]
+        again = store.save([run_event(1), old])
+        assert (again.added, again.total) == (0, 2)
+
+
 def test_twin_from_another_source_merges_into_stored_run(tmp_path: Path) -> None:
     with Store(tmp_path / "h.db") as store:
         store.save([run_event(1, source="fit", id="fit:1")])

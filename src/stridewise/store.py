@@ -37,7 +37,7 @@ from stridewise.engine.events import (
     Event,
     Run,
     deduplicate,
-    dump_event,
+    dump_stored_event,
     load_event,
 )
 
@@ -232,7 +232,7 @@ class Store:
             keep: set[str] = set()
             for e in merged_events:
                 keep.add(e.id)
-                body = json.dumps(dump_event(e), ensure_ascii=False)
+                body = json.dumps(dump_stored_event(e), ensure_ascii=False)
                 if bodies.get(e.id) != body:
                     upserts.append((e.id, e.kind, e.source, body))
             gone = [(e.id,) for e in stored if e.id not in keep]  # merged into a richer twin
