@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The throwaway PostgreSQL server (fixtures pg_server, pg_url) for tests marked postgres.
+pytest_plugins = ["pgserver"]
+
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 

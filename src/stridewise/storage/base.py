@@ -1,0 +1,513 @@
+"""The service store's interface and the SQL both backends share.
+
+A :class:`ServiceStore` keeps many athletes of many clinics. Every read and write names the
+clinic, and every row carries it, so one clinic never reads another's athlete. Events are kept
+as the JSON :func:`~stridewise.engine.events.dump_stored_event` writes and read back on the fast
+path (:func:`~stridewise.engine.events.load_stored_json`).
+
+Guarantees (tested on SQLite and PostgreSQL alike, ``tests/test_storage.py``):
+
+* **Idempotent.** An event is identified by its id within its athlete: putting a batch again
+  stores nothing new (``already_stored``); an event whose id is stored with other content
+  replaces it (``updated``). Two writers putting the same batch at once store it once and
+  together report each event added once: a write holds the athlete's lock from reading what is
+  stored to committing.
+* **All or nothing.** A batch is written in one transaction; if any event of it fails, nothing
+  of it is stored (not even the athlete).
+* **Erasure.** :meth:`ServiceStore.delete_athlete` removes the athlete's events, feedback and
+  the athlete itself in one transaction.
+* **Key hashes only.** :meth:`ServiceStore.add_clinic` takes the SHA-256 of an API key
+  (:func:`hash_key`) and refuses anything else, so a raw key cannot be stored by mistake.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from stridewise.engine.errors import StridewiseError
+from stridewise.engine.events import (
+    EVENT_CLASSES,
+    Event,
+    dump_stored_event,
+    load_stored_json,
+    stable_id,
+)
+
+__all__ = [
+    "FEEDBACK_OUTCOMES",
+    "MAX_ID_LENGTH",
+    "ClinicRow",
+    "FeedbackRow",
+    "PutResult",
+    "ServiceStore",
+    "StorageError",
+    "content_id",
+    "hash_key",
+]
+
+#: The longest clinic, athlete or event id the store keeps (the event schema's limit).
+MAX_ID_LENGTH = 200
+#: CDS Hooks feedback outcomes.
+FEEDBACK_OUTCOMES = frozenset({"accepted", "overridden"})
+_KEY_HASH = re.compile(r"[0-9a-f]{64}")
+_EVENT_TYPES = tuple(EVENT_CLASSES.values())
+
+
+class StorageError(StridewiseError):
+    """The store could not do what was asked; the message names the database (never its
+    password) and what happened. Nothing of the failed call was stored."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PutResult:
+    """What :meth:`ServiceStore.put_events` did with a batch."""
+
+    added: int  # new event ids
+    already_stored: int  # ids stored before with the same content (or repeated in the batch)
+    updated: int = 0  # ids stored before with other content, now replaced
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClinicRow:
+    """A clinic an API key belongs to, with its profile (as given to ``add_clinic``)."""
+
+    clinic: str
+    profile: Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    """One CDS Hooks feedback entry on a card."""
+
+    clinic: str
+    athlete: str
+    service_id: str
+    card_uuid: str
+    outcome: str
+    reason: str | None
+    at: dt.datetime
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 (hex) of an API key: what the store keeps and looks keys up by."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def content_id(data: Mapping[str, Any], source: str = "service") -> str:
+    """An id for an event dict that has none: its ``id`` when given, else a key from its content,
+    made as the journal adapter makes it for the single-user store (``stable_id`` over the
+    source, kind and sorted fields), so the same event posted twice gets the same id."""
+    given = data.get("id")
+    if given is not None and given != "":
+        return str(given)
+    kind = str(data.get("kind", ""))
+    fields = sorted(((k, v) for k, v in data.items() if k != "id"), key=lambda kv: kv[0])
+    return stable_id(str(data.get("source") or source), kind, fields)
+
+
+def _check_id(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "...'"
+        raise StorageError(f"{what} must be a text of 1 to {MAX_ID_LENGTH} characters, got {shown}")
+    return value
+
+
+def _utc_text(at: dt.datetime) -> str:
+    if at.tzinfo is None:
+        raise StorageError(f"feedback time {at.isoformat()} has no time zone; give it in UTC")
+    return at.astimezone(dt.UTC).isoformat()
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class ServiceStore(abc.ABC):
+    """The many-athlete store behind the HTTP service (see the module docstring).
+
+    Methods may be called from several threads at once (each thread gets its own connection).
+    """
+
+    #: ``sqlite:///...`` or ``postgresql://user@host/db`` (never with a password).
+    url: str
+
+    @abc.abstractmethod
+    def put_events(self, clinic: str, athlete: str, events: Iterable[Event]) -> PutResult:
+        """Store a batch of events for an athlete, all or nothing, idempotent by event id."""
+
+    @abc.abstractmethod
+    def events(self, clinic: str, athlete: str, *, until: dt.date | None = None) -> list[Event]:
+        """The athlete's stored events (those on or before ``until``, when given), by day."""
+
+    @abc.abstractmethod
+    def athletes(self, clinic: str) -> list[str]:
+        """The clinic's athletes that have anything stored, sorted."""
+
+    @abc.abstractmethod
+    def delete_athlete(self, clinic: str, athlete: str) -> bool:
+        """Erase everything of the athlete (events, feedback); False when nothing was stored."""
+
+    @abc.abstractmethod
+    def add_clinic(self, clinic: str, key_hash: str, profile: Any) -> None:
+        """Register a clinic (or update its profile) and give it the API key ``key_hash``."""
+
+    @abc.abstractmethod
+    def revoke_key(self, key_hash: str) -> bool:
+        """Remove an API key; False when it was not known."""
+
+    @abc.abstractmethod
+    def clinic_for_key(self, key_hash: str) -> ClinicRow | None:
+        """The clinic an API key (by its hash) belongs to, or None."""
+
+    @abc.abstractmethod
+    def record_feedback(
+        self,
+        clinic: str,
+        athlete: str,
+        service_id: str,
+        card_uuid: str,
+        outcome: str,
+        reason: str | None,
+        at: dt.datetime,
+    ) -> None:
+        """Write one CDS Hooks feedback entry (accepted / overridden with a reason)."""
+
+    @abc.abstractmethod
+    def feedback(self, clinic: str, athlete: str) -> list[FeedbackRow]:
+        """The athlete's feedback entries, oldest first."""
+
+    @abc.abstractmethod
+    def schema_versions(self) -> list[int]:
+        """The migrations applied to this database, in the order they were applied."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection this store opened."""
+
+    def __enter__(self) -> ServiceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the shared code uses (sqlite3 and psycopg both fit)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: Any, params: Any, /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+C = TypeVar("C")
+
+
+class SQLStore(ServiceStore, Generic[C]):
+    """What both backends share: the statements (written with ``?``; a backend that takes
+    ``%s`` sets :attr:`PARAM`), the batch logic, and per-thread connections.
+
+    A backend implements :meth:`_connect`, :meth:`_close_conn`, :meth:`_read`, :meth:`_write`
+    (a transaction holding the athlete's lock) and :meth:`_error` (a driver error into a
+    :class:`StorageError`)."""
+
+    PARAM = "?"
+    #: ids per ``IN (...)`` list when looking up stored events
+    CHUNK = 500
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._conns: list[C] = []
+        self._conns_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+
+    # -- connections -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _connect(self) -> C: ...
+
+    @abc.abstractmethod
+    def _close_conn(self, conn: C) -> None: ...
+
+    @abc.abstractmethod
+    def _read(self) -> contextlib.AbstractContextManager[Cursor]: ...
+
+    @abc.abstractmethod
+    def _write(
+        self, clinic: str, athlete: str | None, *, create: bool
+    ) -> contextlib.AbstractContextManager[tuple[Cursor, bool]]:
+        """A write transaction. With ``athlete``, it holds that athlete's lock and yields
+        whether the athlete exists (made first when ``create``)."""
+
+    @abc.abstractmethod
+    def _error(self, exc: Exception, what: str) -> StorageError: ...
+
+    @abc.abstractmethod
+    def _is_driver_error(self, exc: BaseException) -> bool: ...
+
+    def _conn(self) -> C:
+        if self._closed:
+            raise StorageError(f"{self.url}: the store was closed")
+        pid = os.getpid()
+        if pid != self._pid:  # forked: the parent's connections are not ours to use
+            self._pid = pid
+            self._local = threading.local()
+            with self._conns_lock:
+                self._conns = []
+        conn: C | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        if os.getpid() != self._pid:
+            return
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                self._close_conn(conn)
+        self._local = threading.local()
+
+    def _q(self, sql: str) -> str:
+        return sql if self.PARAM == "?" else sql.replace("?", self.PARAM)
+
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            if self._is_driver_error(exc):
+                raise self._error(exc, what) from None
+            raise
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def put_events(self, clinic: str, athlete: str, events: Iterable[Event]) -> PutResult:
+        _check_id("clinic", clinic)
+        _check_id("athlete", athlete)
+        batch: dict[str, tuple[str, str, str]] = {}
+        repeated = 0
+        for i, event in enumerate(events):
+            if not isinstance(event, _EVENT_TYPES):
+                raise StorageError(
+                    f"event {i}: refusing to store {type(event).__name__}, not an event"
+                )
+            _check_id(f"event {i}: id", event.id)
+            body = json.dumps(dump_stored_event(event), ensure_ascii=False, separators=(",", ":"))
+            if event.id in batch:
+                repeated += 1
+            batch[event.id] = (event.kind, event.day.isoformat(), body)
+        if not batch:
+            return PutResult(0, 0)
+        ids = list(batch)
+        with (
+            self._translated(f"could not store the events of athlete {athlete!r}"),
+            self._write(clinic, athlete, create=True) as (cur, _),
+        ):
+            stored: dict[str, str] = {}
+            for k in range(0, len(ids), self.CHUNK):
+                chunk = ids[k : k + self.CHUNK]
+                cur.execute(
+                    self._q(
+                        "SELECT event_id, body FROM events WHERE clinic = ? AND athlete = ? "
+                        f"AND event_id IN ({', '.join('?' * len(chunk))})"
+                    ),
+                    (clinic, athlete, *chunk),
+                )
+                stored.update(cur.fetchall())
+            new = [(clinic, athlete, i, *batch[i]) for i in ids if i not in stored]
+            changed = [
+                (*batch[i], clinic, athlete, i)
+                for i in ids
+                if i in stored and stored[i] != batch[i][2]
+            ]
+            if new:
+                cur.executemany(
+                    self._q(
+                        "INSERT INTO events (clinic, athlete, event_id, kind, day, body) "
+                        "VALUES (?, ?, ?, ?, ?, ?)"
+                    ),
+                    new,
+                )
+            if changed:
+                cur.executemany(
+                    self._q(
+                        "UPDATE events SET kind = ?, day = ?, body = ? "
+                        "WHERE clinic = ? AND athlete = ? AND event_id = ?"
+                    ),
+                    changed,
+                )
+        return PutResult(
+            added=len(new),
+            already_stored=len(ids) - len(new) - len(changed) + repeated,
+            updated=len(changed),
+        )
+
+    def events(self, clinic: str, athlete: str, *, until: dt.date | None = None) -> list[Event]:
+        sql = "SELECT body FROM events WHERE clinic = ? AND athlete = ?"
+        params: tuple[Any, ...] = (clinic, athlete)
+        if until is not None:
+            sql += " AND day <= ?"
+            params += (until.isoformat(),)
+        with self._translated(f"could not read athlete {athlete!r}"), self._read() as cur:
+            cur.execute(self._q(sql + " ORDER BY day, event_id"), params)
+            texts = [body for (body,) in cur.fetchall()]
+        return load_stored_json(texts)
+
+    def athletes(self, clinic: str) -> list[str]:
+        with self._translated("could not list the athletes"), self._read() as cur:
+            cur.execute(
+                self._q("SELECT athlete FROM athletes WHERE clinic = ? ORDER BY athlete"),
+                (clinic,),
+            )
+            return [a for (a,) in cur.fetchall()]
+
+    def delete_athlete(self, clinic: str, athlete: str) -> bool:
+        with (
+            self._translated(f"could not delete athlete {athlete!r}"),
+            self._write(clinic, athlete, create=False) as (cur, exists),
+        ):
+            for table in ("feedback", "events", "athletes"):
+                cur.execute(
+                    self._q(f"DELETE FROM {table} WHERE clinic = ? AND athlete = ?"),
+                    (clinic, athlete),
+                )
+        return exists
+
+    # -- clinics and keys ------------------------------------------------------------------------
+
+    def add_clinic(self, clinic: str, key_hash: str, profile: Any) -> None:
+        _check_id("clinic", clinic)
+        if not isinstance(key_hash, str) or not _KEY_HASH.fullmatch(key_hash):
+            raise StorageError(
+                "add_clinic takes the SHA-256 hex digest of an API key (hash_key(key)), "
+                "never the key itself"
+            )
+        try:
+            profile_text = json.dumps(profile, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(f"clinic {clinic!r}: profile is not JSON ({exc})") from None
+        with (
+            self._translated(f"could not add clinic {clinic!r}"),
+            self._write(clinic, None, create=False) as (cur, _),
+        ):
+            cur.execute(self._q("SELECT clinic FROM api_keys WHERE key_hash = ?"), (key_hash,))
+            row = cur.fetchone()
+            if row is not None and row[0] != clinic:
+                raise StorageError(
+                    f"clinic {clinic!r}: this API key already belongs to another clinic"
+                )
+            cur.execute(
+                self._q(
+                    "INSERT INTO clinics (clinic, profile, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (clinic) DO UPDATE SET profile = excluded.profile"
+                ),
+                (clinic, profile_text, _now_text()),
+            )
+            if row is None:
+                cur.execute(
+                    self._q("INSERT INTO api_keys (key_hash, clinic, created_at) VALUES (?, ?, ?)"),
+                    (key_hash, clinic, _now_text()),
+                )
+
+    def revoke_key(self, key_hash: str) -> bool:
+        with (
+            self._translated("could not revoke the key"),
+            self._write("", None, create=False) as (cur, _),
+        ):
+            cur.execute(self._q("DELETE FROM api_keys WHERE key_hash = ?"), (key_hash,))
+            return cur.rowcount > 0
+
+    def clinic_for_key(self, key_hash: str) -> ClinicRow | None:
+        with self._translated("could not look the key up"), self._read() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT c.clinic, c.profile FROM api_keys k JOIN clinics c "
+                    "ON c.clinic = k.clinic WHERE k.key_hash = ?"
+                ),
+                (key_hash,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return ClinicRow(clinic=row[0], profile=json.loads(row[1]))
+
+    # -- feedback --------------------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        clinic: str,
+        athlete: str,
+        service_id: str,
+        card_uuid: str,
+        outcome: str,
+        reason: str | None,
+        at: dt.datetime,
+    ) -> None:
+        _check_id("clinic", clinic)
+        _check_id("athlete", athlete)
+        if outcome not in FEEDBACK_OUTCOMES:
+            raise StorageError(
+                f"feedback outcome must be one of {sorted(FEEDBACK_OUTCOMES)}, got {outcome!r}"
+            )
+        at_text = _utc_text(at)
+        with (
+            self._translated(f"could not record feedback for athlete {athlete!r}"),
+            self._write(clinic, athlete, create=True) as (cur, _),
+        ):
+            cur.execute(
+                self._q(
+                    "INSERT INTO feedback (clinic, athlete, service_id, card_uuid, outcome, "
+                    "reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (clinic, athlete, service_id, card_uuid, outcome, reason, at_text),
+            )
+
+    def feedback(self, clinic: str, athlete: str) -> list[FeedbackRow]:
+        with self._translated(f"could not read the feedback of {athlete!r}"), self._read() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT service_id, card_uuid, outcome, reason, at FROM feedback "
+                    "WHERE clinic = ? AND athlete = ? ORDER BY n"
+                ),
+                (clinic, athlete),
+            )
+            rows = cur.fetchall()
+        return [
+            FeedbackRow(clinic, athlete, s, u, o, r, dt.datetime.fromisoformat(a))
+            for s, u, o, r, a in rows
+        ]
+
+    def schema_versions(self) -> list[int]:
+        with self._translated("could not read the schema version"), self._read() as cur:
+            cur.execute("SELECT version FROM schema_version ORDER BY version")
+            return [v for (v,) in cur.fetchall()]
+
+
+def unknown_clinic(url: str, clinic: str) -> StorageError:
+    return StorageError(f"{url}: unknown clinic {clinic!r} (add it with add_clinic first)")

@@ -1,0 +1,210 @@
+"""The service store on a PostgreSQL server (psycopg 3; the ``postgres`` extra).
+
+The tables live in their own schema (``stridewise`` unless told otherwise), so a database shared
+with another application is safe; a schema holding tables stridewise did not make is refused.
+Every thread gets its own connection. A write is one transaction that first locks the
+athlete's row (``SELECT ... FOR UPDATE``, the row made if need be), so writers to one athlete
+wait for each other while writers to different athletes run side by side; schema migrations
+and clinic changes take transaction-scoped advisory locks. A connection the server dropped is
+replaced on the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+from stridewise.storage import migrations
+from stridewise.storage.base import Cursor, SQLStore, StorageError, _now_text, unknown_clinic
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - the extra is part of `test`
+    psycopg = None  # type: ignore[assignment]
+
+#: Advisory lock keys (arbitrary constants: "sw" + purpose).
+_LOCK_MIGRATE = 0x7377_0001
+_LOCK_CLINICS = 0x7377_0002
+CONNECT_TIMEOUT_S = 10
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
+    """:class:`~stridewise.storage.ServiceStore` on PostgreSQL."""
+
+    PARAM = "%s"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: int = CONNECT_TIMEOUT_S,
+        schema: str = "stridewise",
+        migrate_upto: int = migrations.LATEST,
+    ) -> None:
+        from stridewise.storage import redact_url
+
+        super().__init__(redact_url(url))
+        if psycopg is None:
+            raise StorageError(
+                f"{self.url}: PostgreSQL needs psycopg 3: pip install 'stridewise[postgres]'"
+            )
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise StorageError(f"{self.url}: schema name {schema!r} is not a plain lower-case name")
+        self._conninfo = url
+        self._password = _password_of(url)
+        self._schema = schema
+        self._connect_timeout = connect_timeout
+        try:
+            self._migrate(migrate_upto)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self._conninfo:
+            kwargs["connect_timeout"] = self._connect_timeout
+        try:
+            conn = psycopg.connect(self._conninfo, **kwargs)
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"{self.url}: cannot connect to the PostgreSQL server ({self._text(exc)})"
+            ) from None
+        try:
+            conn.execute(f"SET search_path TO {self._schema}")
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._error(exc, "cannot use the connection") from None
+        return conn
+
+    def _close_conn(self, conn: psycopg.Connection[Any]) -> None:
+        conn.close()
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._conn()
+        try:
+            yield conn
+        except psycopg.Error:
+            if conn.broken or conn.closed:  # the server went away: reconnect next time
+                self._local.conn = None
+                with self._conns_lock:
+                    if conn in self._conns:
+                        self._conns.remove(conn)
+                with contextlib.suppress(Exception):
+                    conn.close()
+            raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        with self._session() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _write(
+        self, clinic: str, athlete: str | None, *, create: bool
+    ) -> Iterator[tuple[Cursor, bool]]:
+        with self._session() as conn, conn.transaction(), conn.cursor() as cur:
+            exists = False
+            if athlete is None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_CLINICS,))
+            elif create:
+                cur.execute("SELECT 1 FROM clinics WHERE clinic = %s", (clinic,))
+                if cur.fetchone() is None:
+                    raise unknown_clinic(self.url, clinic)
+                while not exists:  # made, then locked (a delete may slip in between: again)
+                    cur.execute(
+                        "INSERT INTO athletes (clinic, athlete, created_at) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        (clinic, athlete, _now_text()),
+                    )
+                    exists = self._lock_athlete(cur, clinic, athlete)
+            else:
+                exists = self._lock_athlete(cur, clinic, athlete)
+            yield cur, exists
+
+    @staticmethod
+    def _lock_athlete(cur: Cursor, clinic: str, athlete: str) -> bool:
+        cur.execute(
+            "SELECT 1 FROM athletes WHERE clinic = %s AND athlete = %s FOR UPDATE",
+            (clinic, athlete),
+        )
+        return cur.fetchone() is not None
+
+    def _is_driver_error(self, exc: BaseException) -> bool:
+        return psycopg is not None and isinstance(exc, psycopg.Error)
+
+    def _text(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split())
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text or type(exc).__name__
+
+    def _error(self, exc: Exception, what: str) -> StorageError:
+        if isinstance(exc, psycopg.OperationalError):
+            return StorageError(
+                f"{self.url}: {what}: the PostgreSQL server did not answer ({self._text(exc)}); "
+                "nothing was changed"
+            )
+        return StorageError(f"{self.url}: {what} ({self._text(exc)}); nothing was changed")
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def _migrate(self, upto: int) -> None:
+        with (
+            self._translated("could not set up the database"),
+            self._session() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_MIGRATE,))
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema}")
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (self._schema,),
+            )
+            tables = {name for (name,) in cur.fetchall()}
+            foreign = tables - migrations.TABLES
+            if foreign or (tables and "schema_version" not in tables):
+                raise StorageError(
+                    f"{self.url}: schema {self._schema!r} belongs to another application "
+                    f"(tables: {', '.join(sorted(foreign or tables))}); the service store "
+                    "will not write into it"
+                )
+            cur.execute(migrations.VERSION_TABLE)
+            cur.execute("SELECT version FROM schema_version")
+            applied = {v for (v,) in cur.fetchall()}
+            newer = migrations.newer_than_known(applied)
+            if newer is not None:
+                raise StorageError(
+                    f"{self.url}: made by a newer stridewise (schema version {newer}; this "
+                    f"one knows up to {migrations.LATEST}); upgrade stridewise"
+                )
+            for m in migrations.pending(applied, upto):
+                for statement in m.sql("postgresql"):
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (m.version, m.name, _now_text()),
+                )
+
+
+def _password_of(url: str) -> str | None:
+    """The password in a libpq URL (user part or ``password=`` parameter), to keep it out of
+    messages."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if parts.password:
+        return urllib.parse.unquote(parts.password)
+    for key, value in urllib.parse.parse_qsl(parts.query):
+        if key.lower() == "password" and value:
+            return value
+    return None
