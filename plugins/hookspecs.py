@@ -30,6 +30,23 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 #: Decorate a plugin's hook implementations with this.
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+#: ``Adapter.specificity`` values. Adapters are asked about a file most specific first; at
+#: equal specificity the built-in adapters go before the plugins' ones (``docs/adapters.md``).
+#: An adapter that reads any file of a broad kind (any CSV, any JSON, any text file).
+CATCH_ALL = -10
+#: An adapter that reads one documented format and recognises it by content (the default).
+FORMAT = 0
+#: An adapter that reads a narrower variant of a format another adapter also reads (one watch
+#: maker's FIT files with extra fields): asked before the general adapter.
+VARIANT = 10
+
+_SPECIFICITY_WORDS = {CATCH_ALL: "catch-all", FORMAT: "format", VARIANT: "variant"}
+
+
+def specificity_word(value: int) -> str:
+    """``"catch-all"``, ``"format"``, ``"variant"`` or the number (``stridewise plugins``)."""
+    return _SPECIFICITY_WORDS.get(value, f"specificity {value}")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Skipped:
@@ -49,7 +66,9 @@ class Adapter(Protocol):
     """Turns one kind of outside data (a file, a folder or an archive) into events.
 
     ``name`` is short and unique (``"fit"``, ``"strava"``); ``description`` is one line for
-    ``stridewise plugins``.
+    ``stridewise plugins``. An optional ``specificity`` attribute (:data:`CATCH_ALL`,
+    :data:`FORMAT` (the default) or :data:`VARIANT`) places the adapter in the order adapters
+    are asked about a file.
     """
 
     name: str
@@ -58,8 +77,10 @@ class Adapter(Protocol):
     def recognise(self, path: Path) -> bool:
         """Return True if this adapter reads ``path``. Decide by content, not by name alone.
 
-        Called for files and for folders; must be cheap (read a few bytes at most) and must
-        not raise for unreadable input (return False instead).
+        Called for files and for folders, for every input, before any adapter reads it: it
+        must be cheap (read the first few kilobytes at most, e.g. with
+        :func:`stridewise.plugins.head_of`) and must not raise for unreadable input (return
+        False instead).
         """
         ...
 

@@ -25,9 +25,11 @@ from typing import Any
 
 import pluggy
 
-from .hookspecs import PROJECT, Adapter, HookSpecs
+from .hookspecs import FORMAT, PROJECT, Adapter, HookSpecs, specificity_word
 
 BLOCK_ENV = "STRIDEWISE_BLOCK_PLUGINS"
+ORDER_ENV = "STRIDEWISE_ADAPTER_ORDER"
+_BUILTIN_MODULES = ("stridewise.adapters", "stridewise.rulesets")
 TIMEOUT_ENV = "STRIDEWISE_PLUGIN_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0
 
@@ -88,10 +90,40 @@ class PluginError:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PluginInfo:
+    """One plugin as ``stridewise plugins`` shows it.
+
+    ``status`` is ``"loaded"`` or ``"blocked"`` (named in ``STRIDEWISE_BLOCK_PLUGINS`` or
+    ``PluginHost(blocked=...)``: known, never imported, no hooks). ``builtin`` is True for the
+    plugins that ship with stridewise.
+    """
+
     name: str
     version: str | None
     distribution: str | None
     hooks: tuple[str, ...]
+    status: str = "loaded"
+    builtin: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AdapterRank:
+    """Where one adapter stands in the order adapters are asked about a file, and why."""
+
+    position: int
+    name: str
+    plugin: str
+    builtin: bool
+    specificity: int
+    overridden: bool
+    description: str
+
+    @property
+    def reason(self) -> str:
+        """The rule that placed it, in words (``stridewise plugins`` shows this)."""
+        if self.overridden:
+            return f"named in {ORDER_ENV}"
+        origin = "built-in" if self.builtin else "plugin"
+        return f"{specificity_word(self.specificity)}, {origin}"
 
 
 def _interrupt(worker: threading.Thread) -> None:
@@ -106,20 +138,47 @@ def _interrupt(worker: threading.Thread) -> None:
 
 
 class PluginHost:
-    """Owns a pluggy manager for one embedding app (no global state)."""
+    """Owns a pluggy manager for one embedding app (no global state).
 
-    def __init__(self, *, entry_points: bool = True, blocked: Iterable[str] | None = None) -> None:
+    Every hook is called through pluggy (``pm.hook`` and ``pm.subset_hook_caller``), one plugin
+    at a time so that a failing plugin is reported by name while the others keep working;
+    hook wrappers (``@hookimpl(wrapper=True)``) and ``pm.add_hookcall_monitoring`` see every
+    call. Blocking uses pluggy's own ``pm.set_blocked``.
+    """
+
+    def __init__(
+        self,
+        *,
+        entry_points: bool = True,
+        blocked: Iterable[str] | None = None,
+        adapter_order: Iterable[str] | None = None,
+    ) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(HookSpecs)
         self.errors: list[PluginError] = []
-        env_block = os.environ.get(BLOCK_ENV, "")
-        self.blocked = {b.strip() for b in env_block.split(",") if b.strip()} | set(blocked or ())
+        for name in _names(os.environ.get(BLOCK_ENV, "")) + list(blocked or ()):
+            self.pm.set_blocked(name)
+        #: Adapter names the user put first, in this order (``STRIDEWISE_ADAPTER_ORDER``).
+        self.adapter_order: tuple[str, ...] = tuple(
+            adapter_order if adapter_order is not None else _names(os.environ.get(ORDER_ENV, ""))
+        )
         self._dists: dict[str, tuple[str | None, str | None]] = {}
+        self._ranks: list[AdapterRank] | None = None
         self._adapters: list[Adapter] | None = None
         self.timeout = plugin_timeout()
         self._entry_points: dict[str, str] = {}  # plugin name -> "name=value" of its entry point
         if entry_points:
             self.load_entry_points()
+
+    @property
+    def blocked(self) -> set[str]:
+        """Names of the blocked plugins (pluggy's ``pm.is_blocked``)."""
+        return {name for name, _ in self.pm.list_name_plugin() if self.pm.is_blocked(name)}
+
+    def block(self, name: str) -> None:
+        """Block a plugin by name: unregister it if loaded, and never load it in this host."""
+        self.pm.set_blocked(name)
+        self._forget_adapters()
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -127,12 +186,18 @@ class PluginHost:
         """Import and register every plugin advertised in the ``stridewise`` entry-point group.
 
         Each import has :attr:`timeout` seconds. ``third_party_only`` skips the plugins that
-        ship with stridewise itself (they add no commands; ``--help`` uses this).
+        ship with stridewise itself (they add no commands; ``--help`` uses this). A blocked
+        plugin is not imported; its distribution is noted so ``plugins()`` can list it.
         """
         for ep in md.entry_points(group=PROJECT):
-            if ep.name in self.blocked or self.pm.has_plugin(ep.name):
-                continue
             dist = ep.dist
+            if self.pm.is_blocked(ep.name):
+                self._dists.setdefault(
+                    ep.name, (dist.name if dist else None, dist.version if dist else None)
+                )
+                continue
+            if self.pm.has_plugin(ep.name):
+                continue
             if third_party_only and dist is not None and dist.name == PROJECT:
                 continue
             key = f"{ep.name}={ep.value}"
@@ -165,112 +230,223 @@ class PluginHost:
         distribution: str | None = None,
         version: str | None = None,
     ) -> bool:
-        """Register an in-process plugin (tests and embedding apps use this directly)."""
-        if name in self.blocked:
+        """Register an in-process plugin (tests and embedding apps use this directly).
+
+        Returns False when the plugin is blocked or pluggy refuses it (recorded in
+        :attr:`errors`).
+        """
+        if self.pm.is_blocked(name):
+            self._dists.setdefault(name, (distribution, version))
             return False
         try:
-            self.pm.register(plugin, name=name)
+            registered = self.pm.register(plugin, name=name)
         except Exception as exc:
             self.errors.append(PluginError(name, "register", _describe(exc)))
             return False
+        if registered is None:
+            return False
         self._dists[name] = (distribution, version)
-        self._adapters = None
+        self._forget_adapters()
         return True
+
+    def _forget_adapters(self) -> None:
+        self._adapters = None
+        self._ranks = None
 
     # -- calling hooks ---------------------------------------------------------------------------
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call one hook on every plugin separately; a raising plugin is recorded and skipped."""
-        caller = getattr(self.pm.hook, hook_name)
+        """Call one hook on every plugin separately, through pluggy; a raising plugin is
+        recorded in :attr:`errors` and skipped. Returns (plugin name, its result) pairs in
+        registration order."""
         results: list[tuple[str, Any]] = []
-        for impl in reversed(caller.get_hookimpls()):  # registration order
-            args = {k: kwargs[k] for k in impl.argnames}
+        for plugin_name in self._implementers(hook_name):
             try:
-                value = self._call(impl.plugin_name, hook_name, impl.function, args)
+                value = self.call_one(plugin_name, hook_name, **kwargs)
             except Exception as exc:
-                self.errors.append(PluginError(impl.plugin_name, hook_name, _describe(exc)))
+                self.errors.append(PluginError(plugin_name, hook_name, _describe(exc)))
                 continue
-            results.append((impl.plugin_name, value))
+            results.append((plugin_name, value))
         return results
 
-    def _call(
-        self, plugin_name: str, hook_name: str, function: Callable[..., Any], args: dict[str, Any]
-    ) -> Any:
-        """One hook of one plugin, within the time budget; a plugin past it is unregistered."""
+    def _implementers(self, hook_name: str) -> list[str]:
+        """Plugins with a (non-wrapper) implementation of ``hook_name``, in registration order."""
+        caller = getattr(self.pm.hook, hook_name)
+        return [
+            impl.plugin_name
+            for impl in caller.get_hookimpls()  # pluggy keeps them in registration order
+            if not (impl.hookwrapper or impl.wrapper)
+        ]
+
+    def call_one(self, plugin_name: str, hook_name: str, **kwargs: Any) -> Any:
+        """Call ``hook_name`` on one plugin only, through pluggy, within the time budget.
+
+        The call goes through ``pm.subset_hook_caller`` with every other implementation left
+        out (hook wrappers stay in). Returns that plugin's result (None if it returned none).
+        A plugin past the time budget is unregistered and :class:`PluginTimeout` raised.
+        """
+        others = [
+            self.pm.get_plugin(name)
+            for name in self._implementers(hook_name)
+            if name != plugin_name
+        ]
+        caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            return call_with_deadline(lambda: function(**args), self.timeout)
+            results = call_with_deadline(lambda: caller(**kwargs), self.timeout)
         except PluginTimeout as exc:
             if self.pm.has_plugin(plugin_name):  # do not wait for it again
                 self.pm.unregister(name=plugin_name)
-                self._adapters = None
+                self._forget_adapters()
             if plugin_name in self._entry_points:
                 _STUCK[self._entry_points[plugin_name]] = (hook_name, _describe(exc))
             raise
+        return results[0] if results else None
 
     def adapters(self) -> list[Adapter]:
-        """All registered adapters, in plugin registration order, unique by name."""
+        """All registered adapters, unique by name, in the order they are asked about a file.
+
+        The order (see :meth:`adapter_ranks`): adapters the user named in
+        ``STRIDEWISE_ADAPTER_ORDER`` first, in that order; then the most specific first
+        (``specificity``, default :data:`FORMAT`); at equal specificity the built-in adapters
+        before the plugins' ones; then registration order.
+        """
         if self._adapters is None:
-            found: list[Adapter] = []
-            names: set[str] = set()
-            for plugin_name, register in self._registrars():
-                for adapter in register:
-                    if not isinstance(adapter, Adapter):
-                        self.errors.append(
-                            PluginError(plugin_name, "adapter", f"{adapter!r} is not an Adapter")
-                        )
-                    elif adapter.name in names:
-                        self.errors.append(
-                            PluginError(
-                                plugin_name, "adapter", f"adapter name {adapter.name!r} is taken"
-                            )
-                        )
-                    else:
-                        names.add(adapter.name)
-                        found.append(adapter)
-            self._adapters = found
+            self._rank()
+        assert self._adapters is not None
         return self._adapters
 
+    def adapter_ranks(self) -> list[AdapterRank]:
+        """Every adapter with its position in the order and the rule that put it there."""
+        if self._ranks is None:
+            self._rank()
+        assert self._ranks is not None
+        return self._ranks
+
+    def _rank(self) -> None:
+        found: list[tuple[Adapter, str, bool, int]] = []
+        names: set[str] = set()
+        for plugin_name, registered in self._registrars():
+            builtin = self.is_builtin(plugin_name)
+            for adapter in registered:
+                if not isinstance(adapter, Adapter):
+                    self.errors.append(
+                        PluginError(plugin_name, "adapter", f"{adapter!r} is not an Adapter")
+                    )
+                elif adapter.name in names:
+                    self.errors.append(
+                        PluginError(
+                            plugin_name, "adapter", f"adapter name {adapter.name!r} is taken"
+                        )
+                    )
+                else:
+                    names.add(adapter.name)
+                    found.append((adapter, plugin_name, builtin, self._specificity(adapter)))
+        wanted = {name: i for i, name in enumerate(dict.fromkeys(self.adapter_order))}
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            self.errors.append(
+                PluginError(
+                    ORDER_ENV,
+                    "adapter order",
+                    f"no adapter named {', '.join(map(repr, unknown))} "
+                    f"(known: {', '.join(sorted(names))})",
+                )
+            )
+        order = sorted(
+            range(len(found)),
+            key=lambda i: (
+                wanted.get(found[i][0].name, len(wanted)),
+                -found[i][3],
+                not found[i][2],
+                i,
+            ),
+        )
+        ranks = []
+        for position, i in enumerate(order, start=1):
+            adapter, plugin_name, builtin, spec = found[i]
+            ranks.append(
+                AdapterRank(
+                    position,
+                    adapter.name,
+                    plugin_name,
+                    builtin,
+                    spec,
+                    adapter.name in wanted,
+                    str(getattr(adapter, "description", "")),
+                )
+            )
+        self._adapters = [found[i][0] for i in order]
+        self._ranks = ranks
+
+    def _specificity(self, adapter: Adapter) -> int:
+        value = getattr(adapter, "specificity", FORMAT)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.errors.append(
+                PluginError(
+                    adapter.name,
+                    "adapter",
+                    f"specificity must be a whole number (CATCH_ALL, FORMAT or VARIANT), "
+                    f"got {value!r}; using FORMAT",
+                )
+            )
+            return FORMAT
+        return value
+
+    def is_builtin(self, plugin_name: str) -> bool:
+        """True for a plugin that ships with stridewise (by distribution, else by module)."""
+        dist, _ = self._dists.get(plugin_name, (None, None))
+        if dist is not None:
+            return dist == PROJECT
+        plugin = self.pm.get_plugin(plugin_name)
+        module = getattr(plugin, "__name__", None) or type(plugin).__module__
+        return isinstance(module, str) and module.startswith(_BUILTIN_MODULES)
+
     def _registrars(self) -> list[tuple[str, list[Any]]]:
-        caller = self.pm.hook.stridewise_register_adapters
         out: list[tuple[str, list[Any]]] = []
-        for impl in reversed(caller.get_hookimpls()):
+        for plugin_name in self._implementers("stridewise_register_adapters"):
             bucket: list[Any] = []
             try:
-                self._call(
-                    impl.plugin_name,
-                    "stridewise_register_adapters",
-                    impl.function,
-                    {"register": bucket.append},
-                )
+                self.call_one(plugin_name, "stridewise_register_adapters", register=bucket.append)
             except Exception as exc:
                 self.errors.append(
-                    PluginError(impl.plugin_name, "stridewise_register_adapters", _describe(exc))
+                    PluginError(plugin_name, "stridewise_register_adapters", _describe(exc))
                 )
                 continue
-            out.append((impl.plugin_name, bucket))
+            out.append((plugin_name, bucket))
         return out
 
     def ruleset_sources(self) -> list[tuple[str, Path | Traversable]]:
         """(plugin name, file or folder) for every rule pack source the plugins provide."""
         out: list[tuple[str, Path | Traversable]] = []
         for plugin_name, sources in self.call_each("stridewise_ruleset_sources"):
-            for src in sources or ():
-                out.append((plugin_name, src))
+            try:
+                for src in sources or ():
+                    out.append((plugin_name, src))
+            except Exception as exc:  # a generator that raises while it is read
+                self.errors.append(
+                    PluginError(plugin_name, "stridewise_ruleset_sources", _describe(exc))
+                )
         return out
 
     def register_commands(self, cli: Any) -> None:
         self.call_each("stridewise_register_commands", cli=cli)
 
     def plugins(self) -> list[PluginInfo]:
-        """Name, version and implemented hooks of every registered plugin."""
+        """Name, version, hooks and status of every registered or blocked plugin, by name."""
         infos = []
         for name, plugin in sorted(self.pm.list_name_plugin()):
+            dist, version = self._dists.get(name, (None, None))
             if plugin is None:
+                if self.pm.is_blocked(name):
+                    infos.append(PluginInfo(name, version, dist, (), "blocked", dist == PROJECT))
                 continue
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
-            dist, version = self._dists.get(name, (None, None))
-            infos.append(PluginInfo(name, version, dist, hooks))
+            infos.append(PluginInfo(name, version, dist, hooks, "loaded", self.is_builtin(name)))
         return infos
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -132,5 +134,102 @@ def test_blocking_by_environment_variable(
 ) -> None:
     monkeypatch.setenv(BLOCK_ENV, "tinyfmt, broken")
     host = PluginHost()
-    assert "tinyfmt" not in {p.name for p in host.plugins()}
+    listed = {p.name: p for p in host.plugins()}
+    assert listed["tinyfmt"].status == "blocked" and listed["tinyfmt"].hooks == ()
+    assert listed["tinyfmt"].distribution == "sw-tiny-plugin"  # known, never imported
+    assert "sw_tiny_plugin" not in sys.modules
+    assert "tinyfmt" not in {a.name for a in host.adapters()}
     assert not [e for e in host.errors if e.plugin in ("tinyfmt", "broken")]
+    assert host.pm.is_blocked("tinyfmt")  # pluggy's own blocking
+
+
+# ---------------------------------------------------------------------------------------------
+# One import for authors; hooks only through pluggy; pluggy's own blocking
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_author_imports_everything_from_stridewise_plugins() -> None:
+    import stridewise.plugins as api
+    from stridewise.engine import errors, events
+    from stridewise.importer import Note, read_hints
+
+    assert api.Run is events.Run and api.load_event is events.load_event
+    assert api.InputError is errors.InputError and api.Note is Note
+    assert api.read_hints is read_hints
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+
+
+def test_importing_stridewise_plugins_loads_no_event_schemas() -> None:
+    code = "import sys, stridewise.plugins; print('marshmallow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+class _Wrapper:
+    """A plugin that wraps every adapter registration (what call tracing tools do)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def stridewise_register_adapters(self, register: Any) -> Iterator[None]:
+        self.seen.append("before")
+        try:
+            result = yield
+        except Exception as exc:
+            self.seen.append(f"raised {exc}")
+            raise
+        self.seen.append("after")
+        return result
+
+
+def test_hook_wrappers_and_call_monitoring_see_every_hook_call() -> None:
+    host = PluginHost(entry_points=False)
+    wrapper = _Wrapper()
+    host.register(wrapper, name="tracer")
+    host.register(GoodPlugin(), name="good")
+    host.register(RaisingPlugin(), name="raising")
+    calls: list[tuple[str, set[str]]] = []
+    host.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: calls.append((name, {i.plugin_name for i in impls})),
+        lambda outcome, name, impls, kwargs: None,
+    )
+    assert [a.name for a in host.adapters()] == ["tiny"]
+    # one call per implementing plugin, each through pluggy, with the wrapper in it
+    assert calls == [
+        ("stridewise_register_adapters", {"tracer", "good"}),
+        ("stridewise_register_adapters", {"tracer", "raising"}),
+    ]
+    assert wrapper.seen == ["before", "after", "before", "raised boom"]
+    assert any(e.plugin == "raising" for e in host.errors)  # still isolated by name
+
+
+def test_blocking_a_loaded_plugin_unregisters_it_and_lists_it_as_blocked() -> None:
+    host = PluginHost(entry_points=False)
+    host.register(GoodPlugin(), name="good")
+    assert [a.name for a in host.adapters()] == ["tiny"]
+    host.block("good")
+    assert host.adapters() == []
+    assert not host.register(GoodPlugin(), name="good")
+    assert [(p.name, p.status) for p in host.plugins()] == [("good", "blocked")]
+
+
+def test_stridewise_plugins_shows_whole_hook_names_and_blocked_plugins_on_a_narrow_terminal(
+    test_distribution: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "COLUMNS": "60",
+        BLOCK_ENV: "tinyfmt",
+        "PYTHONPATH": os.pathsep.join([str(test_distribution), *sys.path]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "stridewise", "plugins"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "stridewise_register_adapters" in out.stdout
+    assert "stridewise_ruleset_sources" in out.stdout
+    row = next(line for line in out.stdout.splitlines() if "tinyfmt" in line)
+    assert "blocked" in row
+    assert "missing dependency xyz" in " ".join(out.stderr.split())

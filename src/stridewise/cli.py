@@ -967,48 +967,14 @@ def _prior_bsi(text: str) -> dict[str, str]:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json: bool) -> None:
-    """List installed plugins, their versions and hooks, and plugins that failed."""
-    from rich.table import Table
-
-    from stridewise.cli_rulesets import escape
+    """List plugins (loaded, blocked, failed) and the order adapters are asked about a file."""
+    from stridewise.plugins.render import plugins_json, print_plugins
 
     host = PluginHost()
-    adapters = {a.name: a for a in host.adapters()}
-    rows = [
-        {
-            "name": p.name,
-            "distribution": p.distribution,
-            "version": p.version,
-            "hooks": list(p.hooks),
-        }
-        for p in host.plugins()
-    ]
-    failed = [{"name": e.plugin, "stage": e.stage, "error": e.error} for e in host.errors]
     if as_json:
-        click.echo(
-            json.dumps({"plugins": rows, "adapters": sorted(adapters), "errors": failed}, indent=2)
-        )
+        click.echo(json.dumps(plugins_json(host), indent=2))
         return
-    table = Table(title="Plugins")
-    for col in ("name", "distribution", "version", "hooks"):
-        table.add_column(col)
-    for p in host.plugins():
-        table.add_row(
-            escape(p.name),
-            escape(p.distribution or "-"),
-            escape(p.version or "-"),
-            escape(", ".join(p.hooks)),
-        )
-    console.print(table)
-    console.print(
-        "adapters: "
-        + escape(", ".join(f"{n} ({a.description})" for n, a in sorted(adapters.items())))
-    )
-    for e in failed:
-        err_console.print(
-            "[red]failed:[/] " + escape(f"{e['name']} ({e['stage']}): {e['error']}"),
-            highlight=False,
-        )
+    print_plugins(host, console, err_console)
 
 
 @cli.command()
