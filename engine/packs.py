@@ -52,9 +52,24 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .cards import Card, card_uuid, fmt_value
+from .conditions import (
+    FACT_FIELDS,
+    MISSING,
+    allowed_values,
+    compare,
+    describe_test,
+    domain_note,
+    is_ref,
+    ops,
+    param_name,
+    passes,
+    range_of,
+    resolve_param,
+    value_of,
+)
 from .errors import InputError, RulesetError, StridewiseError
-from .events import DISORDERED_EATING, SEXES, SIDES, SITES, load_event
-from .facts import FACT_FIELDS, MONOTONY_CAP, History
+from .events import load_event
+from .facts import History
 from .rules import (
     PHYSICIAN,
     PLACEHOLDER,
@@ -244,148 +259,10 @@ def error_dict(exc: RulesetError) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Missing:
-    """A fact without the field: every comparison fails, ``exists: false`` holds."""
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
-_SYMBOLS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "ne": "!=", "in": "in"}
-
-
-def compare(op: str, value: Any, operand: Any) -> bool:
-    """One field test as the rules core applies it (``exists`` aside; see :func:`passes`).
-
-    Numbers compare with numbers (booleans count as 0/1, as in the core), strings with strings;
-    any other mix never matches an ordering test.
-    """
-    if op == "in":
-        return any(compare("eq", value, o) for o in operand)
-    if op == "eq":
-        return bool(value == operand)
-    if op == "ne":
-        return bool(value != operand)
-    numbers = isinstance(value, int | float) and isinstance(operand, int | float)
-    if not numbers and not (isinstance(value, str) and isinstance(operand, str)):
-        return False
-    if op == "gt":
-        return bool(value > operand)
-    if op == "gte":
-        return bool(value >= operand)
-    if op == "lt":
-        return bool(value < operand)
-    if op == "lte":
-        return bool(value <= operand)
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def passes(op: str, value: Any, operand: Any) -> bool:
-    """A field test on a value that may be :data:`MISSING`."""
-    if op == "exists":
-        return (value is not MISSING) == bool(operand)
-    if value is MISSING:
-        return False
-    return compare(op, value, operand)
-
-
-def _ops(value: Any) -> list[tuple[str, Any]]:
-    return list(value.items()) if isinstance(value, Mapping) else [("eq", value)]
-
-
-def _is_ref(operand: Any) -> bool:
-    return isinstance(operand, Mapping) and "ref" in operand
-
-
-def _param_name(operand: Any) -> str | None:
-    return operand[1:] if isinstance(operand, str) and operand.startswith("$") else None
-
-
-def _resolve_param(operand: Any, params: Mapping[str, Any]) -> Any:
-    name = _param_name(operand)
-    if name is not None and name in params:
-        return params[name]
-    if isinstance(operand, list):
-        return [_resolve_param(o, params) for o in operand]
-    return operand
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(fmt_value(v) for v in value)
-    return fmt_value(value)
-
-
-def _describe_test(op: str, operand: Any, params: Mapping[str, Any]) -> str:
-    if op == "exists":
-        return "present" if operand else "absent"
-    if _is_ref(operand):
-        shown = operand["ref"]
-    else:
-        shown = _show(_resolve_param(operand, params))
-        name = _param_name(operand)
-        if name is not None:
-            shown += f" ({name})"
-    if op == "in":
-        return f"one of {shown}"
-    return f"{_SYMBOLS[op]} {shown}"
-
-
-# -- value domains: what a fact field can hold (lint: tests outside them can never pass) -------
-
-_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("pain", "site"): SITES,
-    ("injury", "site"): SITES,
-    ("pain", "side"): SIDES,
-    ("athlete", "sex"): SEXES,
-    ("athlete", "disordered_eating"): DISORDERED_EATING,
-}
-_RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("pain", "severity"): (0, 10),
-    ("injury", "grade"): (1, 4),
-    ("athlete", "menses_last_12_months"): (0, 20),
-    ("athlete", "bmd_z_score"): (-6, 6),
-    ("athlete", "weight_loss_pct_month"): (0, 50),
-    ("athlete", "menarche_age_y"): (7, 25),
-    ("athlete", "age_y"): (0, 130),
-    ("shoe", "share_of_7d_pct"): (0, 100),
-    ("training", "monotony"): (0, MONOTONY_CAP),
-    ("training", "week_change_pct"): (-100, math.inf),
-    ("training", "two_week_change_pct"): (-100, math.inf),
-    ("training", "run_vs_longest_30d_pct"): (-100, math.inf),
-}
-_NON_NEGATIVE = ("days_", "load_", "acwr_", "distance_", "km_", "prior_")
-_NON_NEGATIVE_SUFFIX = ("_km", "_min", "_kcal", "_mg", "_iu", "_nmol_l", "_count", "_kg", "_m")
-
-
-def _range_of(fact_type: str, field: str) -> tuple[float, float]:
-    if (fact_type, field) in _RANGES:
-        return _RANGES[(fact_type, field)]
-    if fact_type in FACT_FIELDS and (
-        field.startswith(_NON_NEGATIVE) or field.endswith(_NON_NEGATIVE_SUFFIX) or field == "strain"
-    ):
-        return (0, math.inf)
-    return (-math.inf, math.inf)
-
-
-def _domain_note(fact_type: str, field: str) -> str:
-    enum = _ENUMS.get((fact_type, field))
-    if enum:
-        shown = ", ".join(enum[:8]) + (", …" if len(enum) > 8 else "")
-        return f" (it takes: {shown})"
-    lo, hi = _range_of(fact_type, field)
-    if math.isinf(lo) and math.isinf(hi):
-        return ""
-    if math.isinf(hi):
-        return f" (at least {lo:g})"
-    return f" ({lo:g}-{hi:g})"
-
-
 def _candidates(fact_type: str, field: str, ftype: str, operands: list[Any]) -> list[Any]:
     """Values worth trying on a field: every boundary the tests draw, and between them."""
     out: list[Any] = [MISSING]
-    enum = _ENUMS.get((fact_type, field))
+    enum = allowed_values(fact_type, field)
     if enum:
         return out + list(enum)
     if ftype == "boolean":
@@ -403,7 +280,7 @@ def _candidates(fact_type: str, field: str, ftype: str, operands: list[Any]) -> 
         points |= {(a + b) / 2 for a, b in itertools.pairwise(nums)}
         if ftype == "integer":
             points = {float(f(p)) for p in points for f in (math.floor, math.ceil)}
-        lo, hi = _range_of(fact_type, field)
+        lo, hi = range_of(fact_type, field)
         points |= {b for b in (lo, hi) if math.isfinite(b)}
         out += sorted(p for p in points if lo <= p <= hi)
     if ftype == "any":
@@ -427,7 +304,7 @@ def _dnf(test: Mapping[str, Any]) -> list[_Term] | None:
                     return None
                 alts = _product(alts, sub_terms) if key == "all" else alts + sub_terms
         else:
-            alts = [{key: _ops(value)}]
+            alts = [{key: ops(value)}]
         terms = _product(terms, alts)
         if len(terms) > _DNF_LIMIT:
             return None
@@ -457,15 +334,15 @@ def _pattern_unsat(
     for term in terms:
         reason = None
         for field, tests in term.items():
-            resolved = [(op, _resolve_param(v, params)) for op, v in tests if not _is_ref(v)]
+            resolved = [(op, resolve_param(v, params)) for op, v in tests if not is_ref(v)]
             cands = _candidates(
                 fact_type, field, fields.get(field, "any"), [v for _, v in resolved]
             )
             if not any(all(passes(op, c, v) for op, v in resolved) for c in cands):
                 shown = " and ".join(
-                    _describe_test(op, v, params).removeprefix("= ") for op, v in tests
+                    describe_test(op, v, params).removeprefix("= ") for op, v in tests
                 )
-                note = _domain_note(fact_type, field)
+                note = domain_note(fact_type, field)
                 reason = f"{fact_type}.{field}{note} can never be {shown}"
                 break
         if reason is None:
@@ -508,7 +385,7 @@ def _rule_params(rule: Mapping[str, Any]) -> list[str]:
         elif isinstance(node, list):
             for v in node:
                 walk(v)
-        elif (name := _param_name(node)) is not None and name not in found:
+        elif (name := param_name(node)) is not None and name not in found:
             found.append(name)
 
     walk(rule["when"])
@@ -575,7 +452,7 @@ def long_fill(
                 return "12"
             return str(m.group(0))
         fact_type = aliases.get(name, "")
-        enum = _ENUMS.get((fact_type, field))
+        enum = allowed_values(fact_type, field)
         if enum:
             return max(enum, key=len)
         kind = facts.get(fact_type, {}).get(field, "any")
@@ -1729,11 +1606,11 @@ def _shown(
 def _operand_value(
     operand: Any, binding: Mapping[str, Mapping[str, Any]], params: Mapping[str, Any]
 ) -> Any:
-    if _is_ref(operand):
+    if is_ref(operand):
         alias, field = operand["ref"].split(".")
         value = binding.get(alias, {}).get(field)
         return MISSING if value is None else value
-    return _resolve_param(operand, params)
+    return resolve_param(operand, params)
 
 
 def _match(
@@ -1817,7 +1694,7 @@ def _describe_where(where: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         if key in ("all", "any"):
             parts.append(f"{key} of ({'; '.join(_describe_where(s, params) for s in value)})")
         else:
-            parts += [f"{key} {_describe_test(op, v, params)}" for op, v in _ops(value)]
+            parts += [f"{key} {describe_test(op, v, params)}" for op, v in ops(value)]
     return ", ".join(parts)
 
 
@@ -1843,9 +1720,8 @@ def _test(
             else:
                 return False, passed, "; and ".join(r for _, _, r in subs if r)
             continue
-        actual = fact.get(key)
-        actual = MISSING if actual is None else actual
-        for op, operand in _ops(value):
+        actual = value_of(fact, key)
+        for op, operand in ops(value):
             resolved = _operand_value(operand, bound, params)
             if op != "exists" and resolved is MISSING:
                 return False, passed, f"{operand['ref']} is not known"
@@ -1860,7 +1736,7 @@ def _test(
                     passed,
                     f"{name} {state}, needs it {'present' if operand else 'absent'}",
                 )
-            need = _describe_test(op, operand, params)
+            need = describe_test(op, operand, params)
             if op == "eq" and (isinstance(resolved, bool) or not isinstance(resolved, int | float)):
                 need = need[2:]  # "needs yes", "needs rolling"; numbers keep "= 0"
             if actual is MISSING:

@@ -6,7 +6,8 @@ A pack is data, never code: ``yaml.safe_load`` semantics, a JSON Schema
 critical cards that do not send the runner to a physician). Every problem is a
 :class:`RulesetError` naming the file, the line and the reason.
 
-The condition language (see the README for the full reference)::
+The condition language (its meaning, operators and field catalogue live in
+:mod:`stridewise.engine.conditions`; the reference is docs/packs.md)::
 
     when:                       # a list means all of; or {all: [...]} / {any: [...]}
       - fact: training          # bind a fact by type; alias defaults to the type
@@ -22,13 +23,12 @@ The condition language (see the README for the full reference)::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -37,24 +37,26 @@ from typing import Any
 
 import yaml
 
+from .conditions import (
+    FACT_FIELDS,
+    ORDERED_TYPES,
+    PY_TYPES,
+    Filter,
+    compatible,
+    core_test,
+    has_ref,
+    python_filter,
+    resolve_operand,
+    type_of,
+)
 from .errors import RulesetError
-from .facts import FACT_FIELDS
 
-#: A check of the matched facts (alias -> fields) that the rules core does not do itself.
-Filter = Callable[[Mapping[str, Mapping[str, Any]]], bool]
-OPERATORS = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "eq": None, "ne": "$neq"}
 PHASE_FACT = "stridewise_phase"
 SUMMARY_MAX = 139
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 #: Placeholders a score card can use besides the pack's parameters.
 SCORE_VALUES = ("score", "missing", "scored", "components")
 PHYSICIAN = re.compile(r"physician|doctor", re.IGNORECASE)
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "number": (int, float),
-    "integer": (int,),
-    "boolean": (bool,),
-    "string": (str,),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ class Parameter:
 
     def check(self, value: Any, where: str) -> Any:
         """Validate a value (default or override) against type and bounds; return it."""
-        ok_types = _PY_TYPES[self.type]
+        ok_types = PY_TYPES[self.type]
         if (isinstance(value, bool) and self.type != "boolean") or not isinstance(value, ok_types):
             raise RulesetError(
                 f"parameter {self.name!r} must be {self.type}, got {value!r}", file=where
@@ -278,17 +280,7 @@ def _operand_type(
         return known.get(fact_type or "", {}).get(field, "any")
     if isinstance(operand, str) and operand.startswith("$") and operand[1:] in pack.parameters:
         return pack.parameters[operand[1:]].type
-    return _type_of(operand)
-
-
-def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string"
+    return type_of(operand)
 
 
 def _patterns(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -337,9 +329,11 @@ CACHE_ENV = "STRIDEWISE_CACHE_DIR"
 
 @cache
 def _validator_fingerprint() -> str:
-    """Hash of what decides whether a pack is valid: this module, the schema, the facts."""
+    """Hash of what decides whether a pack is valid: this module, the condition language
+    (conditions.py, with the field catalogue), the schema."""
     digest = hashlib.sha256()
     digest.update(Path(__file__).read_bytes())
+    digest.update(Path(__file__).with_name("conditions.py").read_bytes())
     digest.update(json.dumps(ruleset_schema(), sort_keys=True).encode())
     digest.update(json.dumps(FACT_FIELDS, sort_keys=True).encode())
     return digest.hexdigest()
@@ -591,7 +585,7 @@ def _check_semantics(
         for pattern in _patterns(rule):
             fact_type = str(pattern.get("fact") or pattern.get("absent"))
             # A join can only refer to facts bound earlier; absences cannot join at all.
-            if "absent" in pattern and _has_ref(pattern.get("where") or {}):
+            if "absent" in pattern and has_ref(pattern.get("where") or {}):
                 raise fail("an 'absent' pattern cannot refer to other facts (ref)")
             visible = bound
             if "where" in pattern:
@@ -682,17 +676,11 @@ def _check_test(
                     for item in operand:
                         _check_operand(item, ftype, aliases, facts, pack, fail, key)
                     continue
-                if op in ("gt", "gte", "lt", "lte") and ftype not in ("number", "integer", "any"):
+                if op in ("gt", "gte", "lt", "lte") and ftype not in ORDERED_TYPES:
                     raise fail(f"'{op}' on {fact_type}.{key}, a {ftype} field")
                 _check_operand(operand, ftype, aliases, facts, pack, fail, key)
         else:
             _check_operand(value, ftype, aliases, facts, pack, fail, key)
-
-
-def _compatible(want: str, got: str) -> bool:
-    if "any" in (want, got) or want == got:
-        return True
-    return (want == "number" and got == "integer") or (want == "integer" and got == "number")
 
 
 def _check_operand(
@@ -711,20 +699,20 @@ def _check_operand(
         otype = facts[aliases[alias]].get(other)
         if otype is None:
             raise fail(f"ref {operand['ref']!r}: fact {aliases[alias]!r} has no field {other!r}")
-        if not _compatible(ftype, otype):
+        if not compatible(ftype, otype):
             raise fail(f"{field}: compares a {ftype} with {operand['ref']} ({otype})")
         return
     if isinstance(operand, str) and operand.startswith("$"):
         param = pack.parameters.get(operand[1:])
         if param is None:
             raise fail(f"unknown parameter {operand!r}")
-        if not _compatible(ftype, param.type):
+        if not compatible(ftype, param.type):
             raise fail(f"{field}: compares a {ftype} field with {operand} ({param.type})")
         return
     if isinstance(operand, float) and not math.isfinite(operand):
         raise fail(f"{field}: {operand!r} is not a finite number (nothing compares with it)")
-    if not _compatible(ftype, _type_of(operand)):
-        raise fail(f"{field}: compares a {ftype} field with {operand!r} ({_type_of(operand)})")
+    if not compatible(ftype, type_of(operand)):
+        raise fail(f"{field}: compares a {ftype} field with {operand!r} ({type_of(operand)})")
 
 
 def _check_card(
@@ -948,7 +936,7 @@ def compile_packs(
         # A derived fact copies its fields from the matched facts: they must reach the core
         # whatever other packs test, or the copy is None and the answer depends on them.
         for operand in ((rule["then"].get("derive") or {}).get("fields") or {}).values():
-            _operand(operand, values, set(), used_fields)
+            resolve_operand(operand, values, set(), used_fields)
         card = rule["then"].get("card") or {}
         for text in (card.get("summary", ""), card.get("detail", ""), card.get("topic", "")):
             for m in PLACEHOLDER.finditer(text):
@@ -1286,148 +1274,16 @@ def _compile_when(
             name = f"{alias}$not"
         tests: list[Any] = [{"type": fact_type}]
         where = pattern.get("where")
-        if where and _has_ref(where):
+        if where and has_ref(where):
             # Joins are checked in Python on each match: the core's join code reads past its
             # buffers (seen with valgrind) and fails on a missing field (error 311).
-            filters.append(_predicate(where, alias, params, used_params, used_fields))
+            filters.append(python_filter(where, alias, params, used_params, used_fields))
         elif where:
-            tests.append(_compile_test(where, alias, params, used_params, used_fields))
+            tests.append(core_test(where, alias, params, used_params, used_fields))
         out.append({name: {"$and": tests} if len(tests) > 1 else tests[0]})
     if group == "all":  # negations after every positive pattern (see compile_packs)
         out.sort(key=lambda p: next(iter(p)).endswith("$not"))
     return {group: out}
-
-
-def _has_ref(node: Any) -> bool:
-    if isinstance(node, Mapping):
-        return "ref" in node or any(_has_ref(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_ref(v) for v in node)
-    return False
-
-
-_MISSING = object()
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: bool(a == b),
-    "ne": lambda a, b: bool(a != b),
-    "gt": lambda a, b: bool(a > b),
-    "gte": lambda a, b: bool(a >= b),
-    "lt": lambda a, b: bool(a < b),
-    "lte": lambda a, b: bool(a <= b),
-}
-
-
-def _predicate(
-    test: Mapping[str, Any],
-    alias: str,
-    params: Mapping[str, Any],
-    used_params: set[str],
-    used_fields: dict[str, set[str]],
-) -> Filter:
-    """A Python check of one pattern's tests against the matched facts (alias -> fields).
-
-    Same meaning as the compiled conditions: a missing field fails every test except
-    ``exists: false``; types were checked when the pack loaded.
-    """
-    checks: list[Filter] = []
-    for key, value in test.items():
-        if key in ("all", "any"):
-            subs = [_predicate(t, alias, params, used_params, used_fields) for t in value]
-            checks.append(_combine(subs, every=key == "all"))
-            continue
-        used_fields.setdefault(alias, set()).add(key)
-        ops = value.items() if isinstance(value, Mapping) else [("eq", value)]
-        for op, operand in ops:
-            checks.append(_field_check(alias, key, op, operand, params, used_params, used_fields))
-    return lambda m: all(check(m) for check in checks)
-
-
-def _combine(subs: list[Filter], *, every: bool) -> Filter:
-    if every:
-        return lambda m: all(f(m) for f in subs)
-    return lambda m: any(f(m) for f in subs)
-
-
-def _field_check(
-    alias: str,
-    key: str,
-    op: str,
-    operand: Any,
-    params: Mapping[str, Any],
-    used_params: set[str],
-    used_fields: dict[str, set[str]],
-) -> Filter:
-    def get(m: Mapping[str, Mapping[str, Any]]) -> Any:
-        return m.get(alias, {}).get(key, _MISSING)
-
-    if op == "exists":
-        return lambda m: (get(m) is not _MISSING) == bool(operand)
-    if op == "in":
-        values = [_operand(v, params, used_params, used_fields) for v in operand]
-        return lambda m: get(m) in values
-    resolved = _operand(operand, params, used_params, used_fields)
-    compare = _COMPARE[op]
-    if isinstance(resolved, dict):  # a join: {alias: field}
-        ((other, field),) = resolved.items()
-
-        def joined(m: Mapping[str, Mapping[str, Any]]) -> bool:
-            mine, theirs = get(m), m.get(other, {}).get(field, _MISSING)
-            if mine is _MISSING or theirs is _MISSING:
-                return False
-            return compare(mine, theirs)
-
-        return joined
-
-    def plain(m: Mapping[str, Mapping[str, Any]]) -> bool:
-        mine = get(m)
-        return mine is not _MISSING and compare(mine, resolved)
-
-    return plain
-
-
-def _compile_test(
-    test: Mapping[str, Any],
-    alias: str,
-    params: Mapping[str, Any],
-    used_params: set[str],
-    used_fields: dict[str, set[str]],
-) -> dict[str, Any]:
-    parts: list[Any] = []
-    for key, value in test.items():
-        if key in ("all", "any"):
-            subs = [_compile_test(s, alias, params, used_params, used_fields) for s in value]
-            parts.append({"$and" if key == "all" else "$or": subs})
-            continue
-        used_fields.setdefault(alias, set()).add(key)
-        if not isinstance(value, Mapping):
-            parts.append({key: _operand(value, params, used_params, used_fields)})
-            continue
-        for op, operand in value.items():
-            if op == "exists":
-                parts.append({"$ex" if operand else "$nex": {key: 1}})
-            elif op == "in":
-                alts = [{key: _operand(v, params, used_params, used_fields)} for v in operand]
-                parts.append({"$or": alts} if len(alts) > 1 else alts[0])
-            elif OPERATORS[op] is None:
-                parts.append({key: _operand(operand, params, used_params, used_fields)})
-            else:
-                parts.append(
-                    {OPERATORS[op]: {key: _operand(operand, params, used_params, used_fields)}}
-                )
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-def _operand(
-    value: Any, params: Mapping[str, Any], used_params: set[str], used_fields: dict[str, set[str]]
-) -> Any:
-    if isinstance(value, Mapping):
-        alias, field = value["ref"].split(".")
-        used_fields.setdefault(alias, set()).add(field)
-        return {alias: field}
-    if isinstance(value, str) and value.startswith("$"):
-        used_params.add(value[1:])
-        return copy.copy(params[value[1:]])
-    return value
 
 
 def builtin_pack_files() -> list[Traversable]:
