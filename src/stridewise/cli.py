@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from stridewise.engine.cards import Card
     from stridewise.engine.events import Event
     from stridewise.engine.facts import History
+    from stridewise.engine.runtime import Engine, Evaluation, Evaluator
     from stridewise.importer import ImportResult, ReadHints
     from stridewise.store import Store
 
@@ -250,7 +251,17 @@ def _read_hint_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _evaluation_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--profile, --decision-log, --athlete, --all and --isolated, shared by demo and report."""
+    """--profile, --decision-log, --athlete, --all, --isolated and --html, shared by demo and
+    report."""
+    f = click.option(
+        "--html",
+        "html_out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help="Also write the report as one self-contained HTML page with charts (opens "
+        "offline; needs the 'html' extra: pip install 'stridewise[html]').",
+    )(f)
     f = click.option(
         "--isolated",
         is_flag=True,
@@ -506,6 +517,7 @@ def _report(
     athlete: str = "athlete",
     show_all: bool = False,
     isolated: bool = False,
+    html_out: Path | None = None,
 ) -> None:
     from rich.panel import Panel
 
@@ -523,8 +535,12 @@ def _report(
 
         with IsolatedEngine.from_engine(engine, workers=1) as worker:
             evaluation = worker.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+            if html_out is not None:  # the days it charts are evaluated in the worker too
+                _write_html(html_out, history, day, engine, evaluation, worker, card_athlete, title)
     else:
         evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
+        if html_out is not None:
+            _write_html(html_out, history, day, engine, evaluation, None, card_athlete, title)
     cards = list(evaluation.cards)
     entry = None
     if log is not None:
@@ -585,6 +601,33 @@ def _report(
         sys.exit(1)
 
 
+def _write_html(
+    path: Path,
+    history: History,
+    day: dt.date,
+    engine: Engine,
+    evaluation: Evaluation,
+    evaluator: Evaluator | None,
+    athlete: str,
+    title: str,
+) -> None:
+    """``report``/``demo --html FILE``: the same evaluation as one self-contained HTML page."""
+    from stridewise.cli_rulesets import escape
+    from stridewise.report_html import write_report
+
+    write_report(
+        path,
+        history,
+        day,
+        engine,
+        evaluation=evaluation,
+        evaluator=evaluator,
+        athlete=athlete,
+        title=title,
+    )
+    err_console.print(f"HTML report written to {escape(path)}", highlight=False)
+
+
 def _print_card(card: Card) -> None:
     from rich.markdown import Markdown
 
@@ -643,6 +686,7 @@ def demo(
     athlete: str | None,
     show_all: bool,
     isolated: bool,
+    html_out: Path | None,
 ) -> None:
     """Run the bundled sample athlete and print the recommendations."""
     from stridewise.cli_rulesets import parse_date
@@ -666,6 +710,7 @@ def demo(
         athlete=athlete or "demo",
         show_all=show_all,
         isolated=isolated,
+        html_out=html_out,
     )
 
 
@@ -696,6 +741,7 @@ def report(
     athlete: str | None,
     show_all: bool,
     isolated: bool,
+    html_out: Path | None,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
     from stridewise.cli_rulesets import parse_date
@@ -717,6 +763,7 @@ def report(
         athlete=athlete or ",".join(paths) or str(db or "stored history"),
         show_all=show_all,
         isolated=isolated,
+        html_out=html_out,
     )
 
 
