@@ -115,6 +115,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import durable_rules_engine as core  # the C core shipped by the durable-rules distribution
+import orjson
 
 from .errors import EngineError, RulesetError
 
@@ -534,7 +535,17 @@ class RulesBackend:
 
 
 _PLAIN = (str, int, bool, type(None))
-_decode = json.JSONDecoder().decode
+
+
+def _decode(text: str) -> Any:
+    """The core's JSON answers, read by orjson (json's reading if orjson refuses a text)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _json_decode(text)
+
+
+_json_decode = json.JSONDecoder().decode
 
 
 def normalize(value: Any, name: str = "value") -> Any:
@@ -563,7 +574,10 @@ def to_json(obj: Any) -> str:
     ``json.dumps`` writes 1e-07; the core refuses that (error 204) but reads 0.0000001 to the
     same double. The fast path is ``json.dumps``; only a text with an exponent is redone.
     """
-    text = _encode(obj)
+    try:
+        text = orjson.dumps(obj).decode()  # 5-10x json.dumps; the same JSON for what we send
+    except TypeError:  # an int beyond 64 bits, a type orjson does not know: json's writing
+        text = _encode(obj)
     return _plain_json(obj) if _EXPONENT.search(text) else text
 
 

@@ -132,6 +132,27 @@ def test_absence_is_order_sensitive_in_the_core_so_we_gate_it_with_a_phase_fact(
     assert fired(b, [{"type": "shoe", "km": 3}, _t(), phase]) == []
 
 
+def test_what_the_core_is_sent_reads_back_as_the_same_values() -> None:
+    """to_json (orjson, json's writing as the fallback) keeps every value exactly: big
+    numbers, tiny ones, non-ASCII text and integers beyond 64 bits."""
+    import json
+
+    values = {
+        "a": 0.1 + 0.2,
+        "b": 123456789.123456789,
+        "c": 5e-324,
+        "d": -1.5e-7,
+        "e": "Schienbein – vorn ✓",
+        "f": 2**70,
+        "g": True,
+        "h": None,
+        "i": 9.999999999999999e14,
+    }
+    text = to_json(values)
+    assert "e-" not in text and "e+" not in text
+    assert json.loads(text) == values
+
+
 def test_types_are_normalized_before_the_core() -> None:
     # Exact (issue 12, item 7): no rounding; to_json writes 1e-05 as 0.00001 for the core.
     assert normalize(1e-05) == 1e-05
