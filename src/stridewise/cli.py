@@ -90,6 +90,16 @@ _LAZY_COMMANDS = {
         "rulesets",
         "List, test and lint rule packs; check clinic profiles.",
     ),
+    "serve": (
+        "stridewise.service.cli",
+        "serve",
+        "Run the HTTP service (REST API and CDS Hooks) until stopped.",
+    ),
+    "clinic": (
+        "stridewise.service.cli",
+        "clinic",
+        "Add clinics to the service (each gets an API key) and revoke keys.",
+    ),
 }
 
 

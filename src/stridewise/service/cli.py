@@ -1,0 +1,129 @@
+"""``stridewise serve`` and ``stridewise clinic add|revoke`` (see docs/service.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A TOML file with a [service] table (default: $STRIDEWISE_SERVICE_CONFIG, if set).",
+)
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8700).")
+@click.option("--store", default=None, help="sqlite:///FILE or postgresql://... (the store).")
+@click.option(
+    "--workers", type=int, default=None, help="Evaluation worker processes per clinic profile."
+)
+def serve(
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    store: str | None,
+    workers: int | None,
+) -> None:
+    """Run the HTTP service (REST API and CDS Hooks) until stopped (Ctrl-C, SIGTERM)."""
+    import uvicorn
+
+    from .app import create_app
+    from .config import load_config
+
+    config = load_config(config_path).replace(host=host, port=port, store=store, workers=workers)
+    app = create_app(config)
+    click.echo(
+        f"stridewise service on http://{config.host}:{config.port} "
+        f"(store {_redacted(config.store_url)}, {config.workers} worker(s) per profile)",
+        err=True,
+    )
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _redacted(url: str) -> str:
+    from stridewise.storage import redact_url
+
+    return redact_url(url)
+
+
+@click.group()
+def clinic() -> None:
+    """Add clinics to the service (each gets an API key) and revoke keys."""
+
+
+@clinic.command("add")
+@click.argument("clinic_id")
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The clinic's profile (YAML; see `stridewise rulesets profile`). Default: every "
+    "installed pack with its default parameters.",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", default=None, help="sqlite:///FILE or postgresql://... (the store).")
+def add(clinic_id: str, profile: Path | None, config_path: Path | None, store: str | None) -> None:
+    """Add CLINIC_ID (or give it one more key) and print its new API key, once.
+
+    The store keeps only the key's hash: write the key down now. A profile is checked against
+    the installed packs before it is accepted.
+    """
+    from stridewise.storage import open_store
+
+    from .auth import hash_key, new_key
+    from .config import load_config
+
+    config = load_config(config_path)
+    if store:
+        config = config.replace(store=store)
+    path = None
+    if profile is not None:
+        from stridewise import plugin_packs
+        from stridewise.engine.packs import load_profile
+
+        loaded = load_profile(profile)
+        resolved = loaded.resolve(plugin_packs()[0])
+        if resolved.errors:
+            raise resolved.errors[0]
+        path = str(profile.resolve())
+    key = new_key()
+    with open_store(config.store_url) as opened:
+        opened.add_clinic(clinic_id, hash_key(key), {"path": path})
+    click.echo(key)
+    click.echo(
+        f"clinic {clinic_id!r} added ({'profile ' + path if path else 'installed packs'}); "
+        "this key is shown once: the service keeps only its hash",
+        err=True,
+    )
+
+
+@clinic.command("revoke")
+@click.argument("key")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", default=None, help="sqlite:///FILE or postgresql://... (the store).")
+def revoke(key: str, config_path: Path | None, store: str | None) -> None:
+    """Revoke an API key (requests with it get 401 from now on)."""
+    from stridewise.storage import open_store
+
+    from .auth import hash_key
+    from .config import load_config
+
+    config = load_config(config_path)
+    if store:
+        config = config.replace(store=store)
+    with open_store(config.store_url) as opened:
+        known = opened.revoke_key(hash_key(key))
+    if not known:
+        raise click.ClickException("no such key in this store")
+    click.echo("revoked", err=True)
