@@ -808,7 +808,7 @@ _STORED_CODE = {
     "int": "if type({v}) is not int: raise TypeError({v})",
     "float": "if type({v}) is not float: {v} = _to_float({v})",
     "dt.date": "{v} = _to_date({v})",
-    "dt.datetime": "{v} = _to_datetime({v})",
+    "dt.datetime": "{v} = _fromiso({v})\nif {v}.tzinfo is None: raise ValueError({v})",
     "tuple[str, ...]": "{v} = () if {v} == [] else _to_strings({v})",
     "tuple[PriorInjury, ...]": "{v} = _to_prior({v})",
 }
@@ -825,6 +825,7 @@ def _stored_maker(cls: type[Any]) -> Any:
         "_to_float": _to_float,
         "_to_date": _to_date,
         "_to_datetime": _to_datetime,
+        "_fromiso": dt.datetime.fromisoformat,
         "_to_strings": _to_strings,
         "_to_prior": _to_prior,
         "_UTC": dt.UTC,
@@ -842,19 +843,24 @@ def _stored_maker(cls: type[Any]) -> Any:
     ]
     for f in dataclasses.fields(cls):
         annotation = str(f.type).removesuffix(" | None")
-        check = _STORED_CODE[annotation].format(v=f"v_{f.name}")
+        code = _STORED_CODE[annotation].format(v=f"v_{f.name}")
+        check = code.replace("\n", "\n    ")  # a check of two lines, at the top level
+        nested = code.replace("\n", "\n        ")  # the same under an if/else
         if f.default is dataclasses.MISSING:
             lines.append(f"    if v_{f.name} is None: raise KeyError({f.name!r})")
             lines.append(f"    {check}")
         elif f.name == "utc_offset_s":  # the local offset from the timestamp, as load_event
             lines.append(f"    if v_{f.name} is None: v_{f.name} = _offset(v_start)")
             lines.append("    else:")
-            lines.append(f"        {check}")
+            lines.append(f"        {nested}")
+        elif f.default is None:  # absent: stays None
+            lines.append(f"    if v_{f.name} is not None:")
+            lines.append(f"        {nested}")
         else:
             env[f"_d_{f.name}"] = f.default
             lines.append(f"    if v_{f.name} is None: v_{f.name} = _d_{f.name}")
             lines.append("    else:")
-            lines.append(f"        {check}")
+            lines.append(f"        {nested}")
         lines.append(f"    _s_{f.name}(self, v_{f.name})")
     if "start" in names:
         lines.append("    if v_start.tzinfo is not _UTC: _s_start(self, v_start.astimezone(_UTC))")
