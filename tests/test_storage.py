@@ -113,7 +113,7 @@ def raw_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
 
     with psycopg.connect(url, autocommit=True) as pg:
         pg.execute("SET search_path TO stridewise")
-        return pg.execute(sql).fetchall()  # type: ignore[arg-type]
+        return pg.execute(sql).fetchall()
 
 
 def raw_execute(url: str, *statements: str) -> None:
@@ -131,7 +131,7 @@ def raw_execute(url: str, *statements: str) -> None:
         pg.execute("CREATE SCHEMA IF NOT EXISTS stridewise")
         pg.execute("SET search_path TO stridewise")
         for s in statements:
-            pg.execute(s)  # type: ignore[arg-type]
+            pg.execute(s)
 
 
 # -- idempotency -------------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""The service store's two calls on the upload path, on SQLite and on PostgreSQL.
+
+Run from the repository root with the test extra installed (``pip install -e '.[test]'``)::
+
+    python benchmarks/bench_storage.py                 # 1,000 athletes, both backends
+    python benchmarks/bench_storage.py --athletes 100 --reps 200 --backend sqlite
+    python benchmarks/bench_storage.py --pg-url postgresql://user:pw@host/db   # your server
+
+Each backend gets ``--athletes`` athletes of one clinic with a year of daily runs each (366
+events: the synthetic one-year history of ``synthetic.daily_runs``), then, for athletes picked
+at random:
+
+1. put one new run (a new event id: one transaction with the athlete's lock, one insert);
+2. put the same run again (the idempotent path: nothing written);
+3. load the athlete's year of events (366 events through ``load_stored_json``);
+4. put one new run and load the year, as the service does for "post one new run, get cards".
+
+Median and p99 of wall time, in milliseconds. SQLite is a file in a temporary folder (WAL,
+synchronous FULL); PostgreSQL is, unless ``--pg-url`` is given, a throwaway local server
+started as the tests start it (``tests/pgserver.py``) but with fsync and synchronous commits
+on, reached over TCP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from synthetic import daily_runs  # noqa: E402
+
+from stridewise.engine.events import Event, load_stored_events  # noqa: E402
+from stridewise.storage import ServiceStore, hash_key, open_store  # noqa: E402
+
+CLINIC = "bench-clinic"
+
+
+def year_of(athlete: int) -> list[Event]:
+    """One year of daily runs (and the shoes), ids unique to the athlete."""
+    items = daily_runs(years=1, seed=athlete)
+    for item in items:
+        item["id"] = f"a{athlete}:{item['id']}"
+    return load_stored_events(items)
+
+
+def new_run(athlete: int, n: int) -> Event:
+    start = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
+    [event] = load_stored_events(
+        [
+            {
+                "kind": "run",
+                "id": f"a{athlete}:new:{n}",
+                "source": "bench",
+                "start": start.isoformat(),
+                "distance_m": 8000.0,
+                "moving_time_s": 2640.0,
+            }
+        ]
+    )
+    return event
+
+
+def timed(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
+    store.add_clinic(CLINIC, hash_key("bench-key"), {"profile": "default"})
+    t0 = time.perf_counter()
+    for a in range(athletes):
+        store.put_events(CLINIC, f"athlete-{a}", year_of(a))
+    fill = time.perf_counter() - t0
+    per_year = len(year_of(0))
+    print(f"\n{name}: {store.url}")
+    print(
+        f"  fill: {athletes:,} athletes x {per_year} events = {athletes * per_year:,} events in "
+        f"{fill:.1f} s ({fill / athletes * 1000:.1f} ms per athlete's year, one batch each)"
+    )
+    rng = random.Random(7)
+    counter = iter(range(10**9))
+    recent: list[tuple[int, Event]] = []  # the last new run put (athlete, event)
+
+    def put_new() -> None:
+        a = rng.randrange(athletes)
+        event = new_run(a, next(counter))
+        assert store.put_events(CLINIC, f"athlete-{a}", [event]).added == 1
+        recent[:] = [(a, event)]
+
+    def put_again() -> None:
+        [(a, event)] = recent
+        assert store.put_events(CLINIC, f"athlete-{a}", [event]).already_stored == 1
+
+    def load_year() -> None:
+        a = rng.randrange(athletes)
+        assert len(store.events(CLINIC, f"athlete-{a}")) >= per_year
+
+    def put_and_load() -> None:
+        a = rng.randrange(athletes)
+        store.put_events(CLINIC, f"athlete-{a}", [new_run(a, next(counter))])
+        store.events(CLINIC, f"athlete-{a}")
+
+    new = timed(put_new, reps)
+    again: list[float] = []  # the idempotent path, each after a fresh put
+    for _ in range(reps):
+        put_new()
+        t = time.perf_counter()
+        put_again()
+        again.append((time.perf_counter() - t) * 1000)
+    again.sort()
+    rows = [
+        ("put one new run", new),
+        ("put the same run again", (statistics.median(again), again[int(len(again) * 0.99)])),
+        ("load one year (366+ events)", timed(load_year, reps)),
+        ("put one run + load the year", timed(put_and_load, reps)),
+    ]
+    for label, (median, p99) in rows:
+        print(f"  {label:<30} median {median:7.2f} ms   p99 {p99:7.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--athletes", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=500)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--pg-url", help="an existing PostgreSQL database (else a local one)")
+    args = parser.parse_args(argv)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {load}; "
+        f"{args.athletes} athletes, {args.reps} reps"
+    )
+    if args.backend in ("sqlite", "both"):
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            open_store(f"sqlite:///{tmp}/bench.sqlite3") as store,
+        ):
+            bench("SQLite", store, args.athletes, args.reps)
+    if args.backend in ("postgresql", "both"):
+        if args.pg_url:
+            with open_store(args.pg_url) as store:
+                bench("PostgreSQL", store, args.athletes, args.reps)
+        else:
+            from pgserver import PgServer
+
+            with (
+                PgServer(durable=True) as server,
+                open_store(server.url(server.create_database())) as store,
+            ):
+                bench("PostgreSQL 15 (local, fsync on)", store, args.athletes, args.reps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
