@@ -304,17 +304,75 @@ class SiteField(fields.String):
 
 
 # ---------------------------------------------------------------------------------------------
-# Event dataclasses
+# Event dataclasses: the one declaration of each event (the schemas below are generated)
 # ---------------------------------------------------------------------------------------------
+
+
+def _f(
+    validate: Any = None,
+    *,
+    default: Any = dataclasses.MISSING,
+    field: type[fields.Field[Any]] | None = None,
+    description: str | None = None,
+) -> Any:
+    """A dataclass field with how it is checked when an event is loaded: ``validate`` (a
+    marshmallow validator), ``field`` (a marshmallow field class other than the one its type
+    gives) and ``description`` (published in the JSON Schema). Required when it has no
+    default; a default of None also accepts an explicit null."""
+    meta = {"validate": validate, "field": field, "description": description}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _event_id() -> Any:
+    return _f(validate.Length(min=1, max=200))
+
+
+def _source() -> Any:
+    return _f(validate.Length(min=1, max=100))
+
+
+def _start() -> Any:
+    return _f(_not_future_datetime)
+
+
+def _utc_offset() -> Any:
+    # Stored as 0 when absent from a dataclass built by hand; on load, taken from the timestamp.
+    return _f(_range(-14 * 3600, 14 * 3600, "s"), default=0)
+
+
+def _hr() -> Any:
+    return _f(_range(25, 250, "bpm"), default=None)
+
+
+def _rpe() -> Any:
+    return _f(_range(0, 10, "(RPE 0-10)"), default=None)
+
+
+def _day() -> Any:
+    return _f(_not_future_date)
+
+
+def _optional_day() -> Any:
+    return _f(_not_future_date, default=None)
+
+
+def _side() -> Any:
+    return _f(_one_of(SIDES), default="none")
+
+
+def _duration() -> Any:
+    return _f(_range(0, MAX_DURATION_S, "s"), default=None)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class PriorInjury:
     """A bone stress injury in the athlete's past, as told in the profile."""
 
-    site: str
-    date: dt.date | None = None
-    side: str = "none"
+    site: str = _f(field=SiteField)
+    date: dt.date | None = _optional_day()
+    side: str = _side()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -322,20 +380,20 @@ class Profile:
     """Athlete profile; the latest by ``recorded`` wins."""
 
     kind: ClassVar[str] = "profile"
-    id: str
-    source: str
-    recorded: dt.date
-    sex: str | None = None
-    birth_year: int | None = None
-    height_m: float | None = None
-    weight_kg: float | None = None
-    prior_bsi: tuple[PriorInjury, ...] = ()
-    menarche_age_y: float | None = None
-    menses_last_12_months: int | None = None
-    hormonal_contraception: bool | None = None
-    bmd_z_score: float | None = None
-    disordered_eating: str | None = None
-    weight_loss_pct_month: float | None = None
+    id: str = _event_id()
+    source: str = _source()
+    recorded: dt.date = _day()
+    sex: str | None = _f(_one_of(SEXES), default=None)
+    birth_year: int | None = _f(_range(1900, 2025, ""), default=None)
+    height_m: float | None = _f(_range(1.0, 2.5, "m", "height is in metres"), default=None)
+    weight_kg: float | None = _f(_range(25, 250, "kg"), default=None)
+    prior_bsi: tuple[PriorInjury, ...] = _f(default=())
+    menarche_age_y: float | None = _f(_range(7, 25, "y"), default=None)
+    menses_last_12_months: int | None = _f(_range(0, 20, ""), default=None)
+    hormonal_contraception: bool | None = _f(default=None)
+    bmd_z_score: float | None = _f(_range(-6, 6, "SD"), default=None)
+    disordered_eating: str | None = _f(_one_of(DISORDERED_EATING), default=None)
+    weight_loss_pct_month: float | None = _f(_range(0, 50, "%"), default=None)
 
     @property
     def day(self) -> dt.date:
@@ -347,24 +405,29 @@ class Run:
     """One run. ``start`` is UTC; ``utc_offset_s`` gives local time (and the training day)."""
 
     kind: ClassVar[str] = "run"
-    id: str
-    source: str
-    start: dt.datetime
-    distance_m: float
-    utc_offset_s: int = 0
-    sport: str = "run"
-    moving_time_s: float | None = None
-    elapsed_time_s: float | None = None
-    elevation_gain_m: float | None = None
-    cadence_spm: float | None = None
-    avg_hr_bpm: float | None = None
-    max_hr_bpm: float | None = None
-    surface: str | None = None
-    shoe_id: str | None = None
-    rpe: float | None = None
-    source_id: str | None = None
-    also_sources: tuple[str, ...] = ()
-    device: str | None = None
+    id: str = _event_id()
+    source: str = _source()
+    start: dt.datetime = _start()
+    distance_m: float = _f(_range(0, MAX_RUN_M, "m", "distance is in metres"), field=NumberField)
+    utc_offset_s: int = _utc_offset()
+    sport: str = _f(_one_of(RUN_SPORTS), default="run")
+    moving_time_s: float | None = _duration()
+    elapsed_time_s: float | None = _duration()
+    elevation_gain_m: float | None = _f(_range(0, 20000, "m"), default=None)
+    cadence_spm: float | None = _f(
+        _range(
+            100, 260, "steps/min", "cadence is steps per minute, both feet: double a per-foot value"
+        ),
+        default=None,
+    )
+    avg_hr_bpm: float | None = _hr()
+    max_hr_bpm: float | None = _hr()
+    surface: str | None = _f(_one_of(SURFACES), default=None)
+    shoe_id: str | None = _f(default=None)
+    rpe: float | None = _rpe()
+    source_id: str | None = _f(default=None)
+    also_sources: tuple[str, ...] = _f(default=())
+    device: str | None = _f(default=None)
 
     @property
     def day(self) -> dt.date:
@@ -380,19 +443,19 @@ class CrossTraining:
     """A non-running session (ride, swim, walk, strength...)."""
 
     kind: ClassVar[str] = "cross_training"
-    id: str
-    source: str
-    start: dt.datetime
-    sport: str
-    duration_s: float
-    utc_offset_s: int = 0
-    distance_m: float | None = None
-    avg_hr_bpm: float | None = None
-    rpe: float | None = None
-    shoe_id: str | None = None
-    source_id: str | None = None
-    also_sources: tuple[str, ...] = ()
-    device: str | None = None
+    id: str = _event_id()
+    source: str = _source()
+    start: dt.datetime = _start()
+    sport: str = _f(_one_of(CROSS_SPORTS))
+    duration_s: float = _f(_range(0, MAX_DURATION_S, "s"))
+    utc_offset_s: int = _utc_offset()
+    distance_m: float | None = _f(_range(0, 2_000_000, "m"), default=None, field=NumberField)
+    avg_hr_bpm: float | None = _hr()
+    rpe: float | None = _rpe()
+    shoe_id: str | None = _f(default=None)
+    source_id: str | None = _f(default=None)
+    also_sources: tuple[str, ...] = _f(default=())
+    device: str | None = _f(default=None)
 
     @property
     def day(self) -> dt.date:
@@ -404,22 +467,25 @@ class PainReport:
     """A pain report: where, how bad (0-10) and when it hurts."""
 
     kind: ClassVar[str] = "pain"
-    id: str
-    source: str
-    date: dt.date
-    site: str
-    severity: int
-    side: str = "none"
-    with_activity: bool = False
-    after_rest: bool = False
-    at_rest: bool = False
-    at_night: bool = False
-    swelling: bool = False
-    point_tenderness: bool = False
-    hop_pain: bool = False
-    worsening: bool = False
-    stopped_run: bool = False
-    note: str | None = None
+    id: str = _event_id()
+    source: str = _source()
+    date: dt.date = _day()
+    site: str = _f(field=SiteField)
+    severity: int = _f(_range(0, 10, "(pain 0-10)"), field=WholeNumberField)
+    side: str = _side()
+    with_activity: bool = _f(default=False)
+    after_rest: bool = _f(default=False)
+    at_rest: bool = _f(default=False)
+    at_night: bool = _f(default=False)
+    swelling: bool = _f(default=False)
+    point_tenderness: bool = _f(default=False)
+    hop_pain: bool = _f(default=False)
+    worsening: bool = _f(default=False)
+    stopped_run: bool = _f(
+        default=False,
+        description="The pain stopped the run (pain that stops a run is severe).",
+    )
+    note: str | None = _f(validate.Length(max=2000), default=None)
 
     @property
     def day(self) -> dt.date:
@@ -431,13 +497,13 @@ class Shoe:
     """A pair of shoes; distance is summed from runs plus ``start_distance_m``."""
 
     kind: ClassVar[str] = "shoe"
-    id: str
-    source: str
-    name: str
-    model: str | None = None
-    first_used: dt.date | None = None
-    retired: dt.date | None = None
-    start_distance_m: float = 0.0
+    id: str = _event_id()
+    source: str = _source()
+    name: str = _f(validate.Length(min=1, max=200))
+    model: str | None = _f(default=None)
+    first_used: dt.date | None = _optional_day()
+    retired: dt.date | None = _optional_day()
+    start_distance_m: float = _f(_range(0, 5_000_000, "m"), default=0.0, field=NumberField)
 
     @property
     def day(self) -> dt.date:
@@ -449,15 +515,17 @@ class NutritionLog:
     """A day's (or a typical day's) intake and expenditure."""
 
     kind: ClassVar[str] = "nutrition"
-    id: str
-    source: str
-    date: dt.date
-    energy_intake_kcal: float | None = None
-    exercise_energy_kcal: float | None = None
-    fat_free_mass_kg: float | None = None
-    calcium_mg: float | None = None
-    vitamin_d_iu: float | None = None
-    serum_25ohd_nmol_l: float | None = None
+    id: str = _event_id()
+    source: str = _source()
+    date: dt.date = _day()
+    energy_intake_kcal: float | None = _f(_range(0, 15000, "kcal/day"), default=None)
+    exercise_energy_kcal: float | None = _f(_range(0, 15000, "kcal/day"), default=None)
+    fat_free_mass_kg: float | None = _f(_range(15, 150, "kg"), default=None)
+    calcium_mg: float | None = _f(_range(0, 10000, "mg/day"), default=None)
+    vitamin_d_iu: float | None = _f(_range(0, 100000, "IU/day"), default=None)
+    serum_25ohd_nmol_l: float | None = _f(
+        _range(0, 600, "nmol/L", "ng/mL x 2.5 = nmol/L"), default=None
+    )
 
     @property
     def day(self) -> dt.date:
@@ -469,16 +537,22 @@ class Injury:
     """A diagnosed bone stress injury (or reaction)."""
 
     kind: ClassVar[str] = "injury"
-    id: str
-    source: str
-    date: dt.date
-    site: str
-    side: str = "none"
-    grade: int | None = None
-    cleared: dt.date | None = None
-    imaging_healed: bool | None = None
-    hop_test_pain: int | None = None
-    strength_test_passed: bool | None = None
+    id: str = _event_id()
+    source: str = _source()
+    date: dt.date = _day()
+    site: str = _f(field=SiteField)
+    side: str = _side()
+    grade: int | None = _f(_range(1, 4, "(grade 1-4)"), default=None)
+    cleared: dt.date | None = _optional_day()
+    imaging_healed: bool | None = _f(default=None)
+    hop_test_pain: int | None = _f(
+        _range(0, 10, "(pain 0-10)"),
+        default=None,
+        description="Worst pain (0-10) when hopping 10-15 times on the injured leg.",
+    )
+    strength_test_passed: bool | None = _f(
+        default=None, description="The return-to-run strength test was passed."
+    )
 
     @property
     def day(self) -> dt.date:
@@ -488,18 +562,19 @@ class Injury:
 Event: TypeAlias = Profile | Run | CrossTraining | PainReport | Shoe | NutritionLog | Injury
 
 # ---------------------------------------------------------------------------------------------
-# Schemas
+# Schemas, generated from the dataclasses
 # ---------------------------------------------------------------------------------------------
 
 
 class _EventSchema(Schema):
+    """What every event schema does besides its fields: refuse unknown fields and a kind that
+    is not its own, and build the frozen dataclass (start in UTC, lists as tuples)."""
+
     class Meta:
         unknown = RAISE
 
     event_class: ClassVar[type[Any]]
 
-    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    source = fields.String(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.String(load_only=False)
 
     @validates_schema
@@ -525,82 +600,16 @@ class _EventSchema(Schema):
         return self.event_class(**data)
 
 
-class PriorInjurySchema(Schema):
+class _PriorInjuryBase(Schema):
     class Meta:
         unknown = RAISE
-
-    site = SiteField(required=True)
-    date = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
-    side = fields.String(load_default="none", validate=_one_of(SIDES))
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> PriorInjury:
         return PriorInjury(**data)
 
 
-class ProfileSchema(_EventSchema):
-    event_class = Profile
-    recorded = fields.Date(required=True, validate=_not_future_date)
-    sex = fields.String(load_default=None, allow_none=True, validate=_one_of(SEXES))
-    birth_year = fields.Integer(load_default=None, allow_none=True, validate=_range(1900, 2025, ""))
-    height_m = fields.Float(
-        load_default=None, allow_none=True, validate=_range(1.0, 2.5, "m", "height is in metres")
-    )
-    weight_kg = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "kg"))
-    prior_bsi = fields.List(fields.Nested(PriorInjurySchema), load_default=list)
-    menarche_age_y = fields.Float(load_default=None, allow_none=True, validate=_range(7, 25, "y"))
-    menses_last_12_months = fields.Integer(
-        load_default=None, allow_none=True, validate=_range(0, 20, "")
-    )
-    hormonal_contraception = fields.Boolean(load_default=None, allow_none=True)
-    bmd_z_score = fields.Float(load_default=None, allow_none=True, validate=_range(-6, 6, "SD"))
-    disordered_eating = fields.String(
-        load_default=None, allow_none=True, validate=_one_of(DISORDERED_EATING)
-    )
-    weight_loss_pct_month = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 50, "%")
-    )
-
-
-class _ActivitySchema(_EventSchema):
-    start = fields.AwareDateTime(required=True, validate=_not_future_datetime)
-    utc_offset_s = fields.Integer(
-        load_default=None, allow_none=True, validate=_range(-14 * 3600, 14 * 3600, "s")
-    )
-    avg_hr_bpm = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "bpm"))
-    rpe = fields.Float(load_default=None, allow_none=True, validate=_range(0, 10, "(RPE 0-10)"))
-    shoe_id = fields.String(load_default=None, allow_none=True)
-    source_id = fields.String(load_default=None, allow_none=True)
-    also_sources = fields.List(fields.String(), load_default=list)
-    device = fields.String(load_default=None, allow_none=True)
-
-
-class RunSchema(_ActivitySchema):
-    event_class = Run
-    sport = fields.String(load_default="run", validate=_one_of(RUN_SPORTS))
-    distance_m = NumberField(
-        required=True,
-        validate=_range(0, MAX_RUN_M, "m", "distance is in metres"),
-    )
-    moving_time_s = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, MAX_DURATION_S, "s")
-    )
-    elapsed_time_s = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, MAX_DURATION_S, "s")
-    )
-    elevation_gain_m = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 20000, "m")
-    )
-    cadence_spm = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=_range(
-            100, 260, "steps/min", "cadence is steps per minute, both feet: double a per-foot value"
-        ),
-    )
-    max_hr_bpm = fields.Float(load_default=None, allow_none=True, validate=_range(25, 250, "bpm"))
-    surface = fields.String(load_default=None, allow_none=True, validate=_one_of(SURFACES))
-
+class _RunChecks(_EventSchema):
     @validates_schema
     def _check_pace(self, data: Mapping[str, Any], **_: Any) -> None:
         duration = data.get("moving_time_s") or data.get("elapsed_time_s")
@@ -613,88 +622,7 @@ class RunSchema(_ActivitySchema):
             )
 
 
-class CrossTrainingSchema(_ActivitySchema):
-    event_class = CrossTraining
-    sport = fields.String(required=True, validate=_one_of(CROSS_SPORTS))
-    duration_s = fields.Float(required=True, validate=_range(0, MAX_DURATION_S, "s"))
-    distance_m = NumberField(load_default=None, allow_none=True, validate=_range(0, 2_000_000, "m"))
-
-
-class PainReportSchema(_EventSchema):
-    event_class = PainReport
-    date = fields.Date(required=True, validate=_not_future_date)
-    site = SiteField(required=True)
-    severity = WholeNumberField(required=True, validate=_range(0, 10, "(pain 0-10)"))
-    side = fields.String(load_default="none", validate=_one_of(SIDES))
-    with_activity = fields.Boolean(load_default=False)
-    after_rest = fields.Boolean(load_default=False)
-    at_rest = fields.Boolean(load_default=False)
-    at_night = fields.Boolean(load_default=False)
-    swelling = fields.Boolean(load_default=False)
-    point_tenderness = fields.Boolean(load_default=False)
-    hop_pain = fields.Boolean(load_default=False)
-    worsening = fields.Boolean(load_default=False)
-    stopped_run = fields.Boolean(
-        load_default=False,
-        metadata={"description": "The pain stopped the run (pain that stops a run is severe)."},
-    )
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-
-
-class ShoeSchema(_EventSchema):
-    event_class = Shoe
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    model = fields.String(load_default=None, allow_none=True)
-    first_used = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
-    retired = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
-    start_distance_m = NumberField(load_default=0.0, validate=_range(0, 5_000_000, "m"))
-
-
-class NutritionLogSchema(_EventSchema):
-    event_class = NutritionLog
-    date = fields.Date(required=True, validate=_not_future_date)
-    energy_intake_kcal = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 15000, "kcal/day")
-    )
-    exercise_energy_kcal = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 15000, "kcal/day")
-    )
-    fat_free_mass_kg = fields.Float(
-        load_default=None, allow_none=True, validate=_range(15, 150, "kg")
-    )
-    calcium_mg = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 10000, "mg/day")
-    )
-    vitamin_d_iu = fields.Float(
-        load_default=None, allow_none=True, validate=_range(0, 100000, "IU/day")
-    )
-    serum_25ohd_nmol_l = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=_range(0, 600, "nmol/L", "ng/mL x 2.5 = nmol/L"),
-    )
-
-
-class InjurySchema(_EventSchema):
-    event_class = Injury
-    date = fields.Date(required=True, validate=_not_future_date)
-    site = SiteField(required=True)
-    side = fields.String(load_default="none", validate=_one_of(SIDES))
-    grade = fields.Integer(load_default=None, allow_none=True, validate=_range(1, 4, "(grade 1-4)"))
-    cleared = fields.Date(load_default=None, allow_none=True, validate=_not_future_date)
-    imaging_healed = fields.Boolean(load_default=None, allow_none=True)
-    hop_test_pain = fields.Integer(
-        load_default=None,
-        allow_none=True,
-        validate=_range(0, 10, "(pain 0-10)"),
-        metadata={"description": "Worst pain (0-10) when hopping 10-15 times on the injured leg."},
-    )
-    strength_test_passed = fields.Boolean(
-        load_default=None,
-        allow_none=True,
-        metadata={"description": "The return-to-run strength test was passed."},
-    )
-
+class _InjuryChecks(_EventSchema):
     @validates_schema
     def _cleared_after(self, data: Mapping[str, Any], **_: Any) -> None:
         cleared, date = data.get("cleared"), data.get("date")
@@ -703,6 +631,59 @@ class InjurySchema(_EventSchema):
                 f"cleared {cleared.isoformat()} is before the diagnosis {date.isoformat()}",
                 field_name="cleared",
             )
+
+
+#: The marshmallow field for each annotated type (without ``| None``).
+_FIELD_TYPES: dict[str, type[fields.Field[Any]]] = {
+    "str": fields.String,
+    "float": fields.Float,
+    "int": fields.Integer,
+    "bool": fields.Boolean,
+    "dt.date": fields.Date,
+    "dt.datetime": fields.AwareDateTime,
+}
+
+
+def _schema_field(f: dataclasses.Field[Any]) -> fields.Field[Any]:
+    """The marshmallow field for one dataclass field (type, default and :func:`_f` metadata)."""
+    annotation = str(f.type)
+    base = annotation.removesuffix(" | None")
+    kwargs: dict[str, Any] = {}
+    if f.metadata.get("validate") is not None:
+        kwargs["validate"] = f.metadata["validate"]
+    if f.metadata.get("description"):
+        kwargs["metadata"] = {"description": f.metadata["description"]}
+    if f.default is dataclasses.MISSING:
+        kwargs["required"] = True
+    elif f.name == "utc_offset_s":  # absent: taken from the timestamp when the event loads
+        kwargs.update(load_default=None, allow_none=True)
+    else:
+        kwargs["load_default"] = list if f.default == () else f.default
+        if f.default is None:
+            kwargs["allow_none"] = True
+    if base == "tuple[str, ...]":
+        return fields.List(fields.String(), **kwargs)
+    if base == "tuple[PriorInjury, ...]":
+        return fields.List(fields.Nested(PriorInjurySchema), **kwargs)
+    return (f.metadata.get("field") or _FIELD_TYPES[base])(**kwargs)
+
+
+def _schema_for(cls: type[Any], base: type[Schema] = _EventSchema) -> Any:
+    """The load schema of a dataclass: one field per dataclass field, in the same order."""
+    attrs: dict[str, Any] = {f.name: _schema_field(f) for f in dataclasses.fields(cls)}
+    if issubclass(base, _EventSchema):
+        attrs["event_class"] = cls
+    return type(f"{cls.__name__}Schema", (base,), attrs)
+
+
+PriorInjurySchema: type[Schema] = _schema_for(PriorInjury, _PriorInjuryBase)
+ProfileSchema: type[_EventSchema] = _schema_for(Profile)
+RunSchema: type[_EventSchema] = _schema_for(Run, _RunChecks)
+CrossTrainingSchema: type[_EventSchema] = _schema_for(CrossTraining)
+PainReportSchema: type[_EventSchema] = _schema_for(PainReport)
+ShoeSchema: type[_EventSchema] = _schema_for(Shoe)
+NutritionLogSchema: type[_EventSchema] = _schema_for(NutritionLog)
+InjurySchema: type[_EventSchema] = _schema_for(Injury, _InjuryChecks)
 
 
 SCHEMAS: dict[str, type[_EventSchema]] = {
