@@ -35,8 +35,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .conditions import (
     FACT_FIELDS,
     ORDERED_TYPES,
@@ -50,6 +48,7 @@ from .conditions import (
     type_of,
 )
 from .errors import RulesetError
+from .yamldoc import check_schema, line_of, parse_yaml
 
 PHASE_FACT = "stridewise_phase"
 SUMMARY_MAX = 139
@@ -57,63 +56,6 @@ PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 #: Placeholders a score card can use besides the pack's parameters.
 SCORE_VALUES = ("score", "missing", "scored", "components")
 PHYSICIAN = re.compile(r"physician|doctor", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------------------------------------
-# YAML with line numbers
-# ---------------------------------------------------------------------------------------------
-
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line of each key (1-based)."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe loader (libyaml's when available) that records line numbers; no Python objects."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    out = _LineDict()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise RulesetError(
-                f"keys must be strings, got {key!r}", line=key_node.start_mark.line + 1
-            )
-        if key in out:
-            raise RulesetError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# Dates stay strings: the schema checks their format.
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _line_of(doc: Any, path: Iterable[Any]) -> int | None:
-    line = getattr(doc, "line", None)
-    node = doc
-    for part in path:
-        if isinstance(node, _LineDict) and isinstance(part, str) and part in node:
-            line = node.key_lines.get(part, line)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
 
 
 @cache
@@ -276,22 +218,24 @@ def _operand_type(
 ) -> str:
     if isinstance(operand, Mapping):
         alias, field = operand["ref"].split(".")
-        fact_type = _aliases(rule).get(alias)
+        fact_type = rule_aliases(rule).get(alias)
         return known.get(fact_type or "", {}).get(field, "any")
     if isinstance(operand, str) and operand.startswith("$") and operand[1:] in pack.parameters:
         return pack.parameters[operand[1:]].type
     return type_of(operand)
 
 
-def _patterns(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def rule_patterns(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The patterns of a rule's ``when`` (a list, or the list under ``all``/``any``)."""
     when = rule["when"]
     if isinstance(when, list):
         return when
     return list(when.get("all") or when.get("any") or [])
 
 
-def _aliases(rule: Mapping[str, Any]) -> dict[str, str]:
-    return {p.get("as", p["fact"]): p["fact"] for p in _patterns(rule) if "fact" in p}
+def rule_aliases(rule: Mapping[str, Any]) -> dict[str, str]:
+    """Alias -> fact type of the facts a rule binds."""
+    return {p.get("as", p["fact"]): p["fact"] for p in rule_patterns(rule) if "fact" in p}
 
 
 def load_pack(source: Path | Traversable | str, *, origin: str | None = None) -> RulePack:
@@ -391,96 +335,12 @@ def _pack_from_json(data: dict[str, Any]) -> RulePack:
     )
 
 
-#: Deepest nesting of mappings and lists a pack or profile may have (the built-in packs need
-#: 10; the rules core takes any/all 15 levels deep, about 40 YAML levels).
-MAX_YAML_DEPTH = 64
-#: Most values a document may hold once its aliases are expanded (built-in packs: < 10,000).
-MAX_YAML_VALUES = 200_000
-
-
-def check_yaml_node(root: yaml.Node, origin: str) -> None:
-    """Refuse a composed YAML document whose aliases expand past :data:`MAX_YAML_VALUES`
-    values ("billion laughs": 7 levels of aliases in 780 bytes make 10 million), an alias
-    inside the node it names (a loop), or nesting deeper than :data:`MAX_YAML_DEPTH`.
-
-    Aliases are the same node in the composed graph: each node's expanded size is counted once
-    and reused, never expanded (linear in the text). Raises :class:`RulesetError` with the
-    line. (The journal has its own check, which refuses every alias: ``adapters/journal.py``.)
-    """
-    sizes: dict[yaml.Node, int] = {}
-    path: set[yaml.Node] = set()
-    scalar, mapping = yaml.ScalarNode, yaml.MappingNode
-
-    def fail(message: str, node: yaml.Node) -> RulesetError:
-        return RulesetError(message, file=origin, line=node.start_mark.line + 1)
-
-    def size(node: yaml.Node, depth: int) -> int:
-        if type(node) is scalar:
-            return 1
-        if depth >= MAX_YAML_DEPTH:
-            raise fail(f"nested more than {MAX_YAML_DEPTH} levels deep", node)
-        known = sizes.get(node)
-        if known is not None:
-            return known
-        if node in path:
-            raise fail("a YAML alias refers to the node it is in (a loop)", node)
-        path.add(node)
-        children = [c for kv in node.value for c in kv] if type(node) is mapping else node.value
-        total = 1 + sum(1 if type(c) is scalar else size(c, depth + 1) for c in children)
-        path.discard(node)
-        if total > MAX_YAML_VALUES:
-            raise fail(
-                f'YAML aliases expand this part past {MAX_YAML_VALUES:,} values (a "billion '
-                'laughs"): write the entries out, or use fewer aliases',
-                node,
-            )
-        sizes[node] = total
-        return total
-
-    size(root, 0)
-
-
-def parse_yaml(text: str, origin: str) -> Any:
-    """Parse YAML safely; mappings remember their keys' lines. Bad YAML: :class:`RulesetError`.
-
-    The document is composed, bounded (:func:`check_yaml_node`: aliases, loops, depth), and
-    only then built.
-    """
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        check_yaml_node(node, origin)
-        return loader.construct_document(node)
-    except RecursionError:
-        raise RulesetError("nested too deeply", file=origin) from None
-    except RulesetError as exc:
-        raise RulesetError(exc.reason, file=origin, line=exc.line) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise RulesetError(
-            f"not valid YAML: {exc.problem}", file=origin, line=mark.line + 1 if mark else None
-        ) from None
-    except yaml.YAMLError as exc:
-        raise RulesetError(f"not valid YAML: {exc}", file=origin) from None
-    finally:
-        loader.dispose()
-
-
 def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
     """Validate rule pack YAML text (see :func:`load_pack`)."""
     doc = parse_yaml(text, origin)
     if not isinstance(doc, dict):
         raise RulesetError("a rule pack must be a mapping at the top level", file=origin, line=1)
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: len(list(e.absolute_path)))
-    if errors:
-        err = _best_error(errors)
-        path = list(err.absolute_path)
-        where = "/".join(str(p) for p in path) or "(top level)"
-        raise RulesetError(
-            f"{where}: {_schema_message(err)}", file=origin, line=_line_of(doc, path)
-        )
+    check_schema(doc, _validator(), origin)
     manifest = doc["ruleset"]
     parameters: dict[str, Parameter] = {}
     for pname, spec in (doc.get("parameters") or {}).items():
@@ -496,7 +356,7 @@ def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
             source=spec.get("source"),
             contested=spec.get("contested"),
         )
-        line = _line_of(doc, ["parameters", pname])
+        line = line_of(doc, ["parameters", pname])
         try:
             param.check(param.default, origin)
         except RulesetError as exc:
@@ -522,24 +382,11 @@ def parse_pack(text: str, *, origin: str = "<string>") -> RulePack:
         origin=origin,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         lines={
-            **{r["id"]: _line_of(doc, ["rules", i]) or 0 for i, r in enumerate(doc["rules"])},
+            **{r["id"]: line_of(doc, ["rules", i]) or 0 for i, r in enumerate(doc["rules"])},
         },
     )
     _check_semantics(pack, doc)
     return pack
-
-
-def _best_error(errors: list[Any]) -> Any:
-    import jsonschema
-
-    return jsonschema.exceptions.best_match(errors) or errors[0]
-
-
-def _schema_message(err: Any) -> str:
-    msg = str(err.message)
-    if err.validator == "oneOf" and isinstance(err.instance, dict):
-        return f"not a valid entry here ({msg[:150]})"
-    return msg[:300]
 
 
 def _plain(node: Any) -> Any:
@@ -563,7 +410,7 @@ def _check_semantics(
     facts = {**FACT_FIELDS, **pack.derives(), **(known_derived or {})}
     seen: set[str] = set()
     for i, rule in enumerate(pack.rules):
-        line = _line_of(doc, ["rules", i])
+        line = line_of(doc, ["rules", i])
 
         def fail(msg: str, rule_id: str = rule["id"], line: int | None = line) -> RulesetError:
             return RulesetError(f"rule {rule_id!r}: {msg}", file=pack.origin, line=line)
@@ -572,7 +419,7 @@ def _check_semantics(
             raise fail("duplicate rule id")
         seen.add(rule["id"])
         aliases: dict[str, str] = {}
-        for pattern in _patterns(rule):
+        for pattern in rule_patterns(rule):
             fact_type = pattern.get("fact") or pattern.get("absent")
             if fact_type not in facts:
                 raise fail(f"unknown fact type {fact_type!r} (known: {', '.join(sorted(facts))})")
@@ -582,7 +429,7 @@ def _check_semantics(
                     raise fail(f"alias {alias!r} is bound twice; name one of them with 'as'")
                 aliases[alias] = fact_type
         bound: dict[str, str] = {}
-        for pattern in _patterns(rule):
+        for pattern in rule_patterns(rule):
             fact_type = str(pattern.get("fact") or pattern.get("absent"))
             # A join can only refer to facts bound earlier; absences cannot join at all.
             if "absent" in pattern and has_ref(pattern.get("where") or {}):
@@ -611,19 +458,19 @@ def _check_semantics(
             raise RulesetError(
                 f"score {sid!r} cites unknown source {score['source']!r}",
                 file=pack.origin,
-                line=_line_of(doc, ["scores", sid]),
+                line=line_of(doc, ["scores", sid]),
             )
         for band in score["bands"]:
             if band["id"] in seen:
                 raise RulesetError(
                     f"score band id {band['id']!r} clashes with another rule id",
                     file=pack.origin,
-                    line=_line_of(doc, ["scores", sid]),
+                    line=line_of(doc, ["scores", sid]),
                 )
             seen.add(band["id"])
 
             def band_fail(
-                msg: str, bid: str = band["id"], line: int | None = _line_of(doc, ["scores", sid])
+                msg: str, bid: str = band["id"], line: int | None = line_of(doc, ["scores", sid])
             ) -> RulesetError:
                 return RulesetError(f"score band {bid!r}: {msg}", file=pack.origin, line=line)
 
@@ -635,14 +482,14 @@ def _check_semantics(
                 raise RulesetError(
                     f"score {sid!r}: incomplete card id {inc_id!r} clashes with another rule id",
                     file=pack.origin,
-                    line=_line_of(doc, ["scores", sid, "incomplete"]),
+                    line=line_of(doc, ["scores", sid, "incomplete"]),
                 )
             seen.add(inc_id)
 
             def inc_fail(
                 msg: str,
                 where: str = f"score {sid!r} incomplete card",
-                line: int | None = _line_of(doc, ["scores", sid, "incomplete"]),
+                line: int | None = line_of(doc, ["scores", sid, "incomplete"]),
             ) -> RulesetError:
                 return RulesetError(f"{where}: {msg}", file=pack.origin, line=line)
 
@@ -912,8 +759,8 @@ def compile_packs(
             derive = rule["then"].get("derive")
             if derive:
                 derivers.setdefault(derive["fact"], set()).add(key)
-            absent_of[key] = {p["absent"] for p in _patterns(rule) if "absent" in p}
-            needs[key] = {p["fact"] for p in _patterns(rule) if "fact" in p}
+            absent_of[key] = {p["absent"] for p in rule_patterns(rule) if "absent" in p}
+            needs[key] = {p["fact"] for p in rule_patterns(rule) if "fact" in p}
             where[key] = (pack, rule)
     strata = _strata(derivers, absent_of, needs, where)
     for pack, rule, values in active:
@@ -1265,7 +1112,7 @@ def _compile_when(
     when = rule["when"]
     group = "any" if isinstance(when, Mapping) and "any" in when else "all"
     out = []
-    for n, pattern in enumerate(_patterns(rule)):
+    for n, pattern in enumerate(rule_patterns(rule)):
         if "fact" in pattern:
             fact_type, alias = pattern["fact"], pattern.get("as", pattern["fact"])
             name = alias
@@ -1329,3 +1176,7 @@ def load_packs(
             seen[pack.id] = pack.origin
             packs.append(pack)
     return packs, errors
+
+
+#: The name runtime.py imports (kept until it imports :func:`rule_patterns`).
+_patterns = rule_patterns

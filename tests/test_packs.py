@@ -60,7 +60,7 @@ def test_list_json_shows_builtin_packs_and_failures_with_file_and_line() -> None
     failed = {Path(e["file"]).name: e for e in doc["errors"]}
     assert failed["a_bad_yaml.yaml"]["line"] == 4
     assert "not valid YAML" in failed["a_bad_yaml.yaml"]["reason"]
-    assert failed["b_bad_schema.yaml"]["line"] == 10
+    assert failed["b_bad_schema.yaml"]["line"] == 11  # the stray key itself, as in profiles
     assert "'whenn' was unexpected" in failed["b_bad_schema.yaml"]["reason"]
     assert failed["c_unknown_field.yaml"]["line"] == 16
     assert "has no field 'acwr'" in failed["c_unknown_field.yaml"]["reason"]
@@ -166,7 +166,7 @@ def test_cli_test_reports_packs_that_do_not_load_and_runs_the_rest() -> None:
     assert doc["cases"][0]["ok"] is True
     assert sorted((Path(e["file"]).name, e["line"]) for e in doc["errors"]) == [
         ("a_bad_yaml.yaml", 4),
-        ("b_bad_schema.yaml", 10),
+        ("b_bad_schema.yaml", 11),
         ("c_unknown_field.yaml", 16),
     ]
 
@@ -236,7 +236,7 @@ def test_lint_reports_every_broken_file_and_keeps_going() -> None:
     findings = lint("broken")
     assert [(Path(f.file).name, f.line, f.severity) for f in findings] == [
         ("a_bad_yaml.yaml", 4, "error"),
-        ("b_bad_schema.yaml", 10, "error"),
+        ("b_bad_schema.yaml", 11, "error"),
         ("c_unknown_field.yaml", 16, "error"),
     ]
 
