@@ -121,6 +121,7 @@ def test_running_fit_matches_fitdecode_session(path: Path) -> None:
     assert run.id.startswith("fit:")
 
 
+@pytest.mark.slow
 def test_every_fit_fixture_with_a_running_session_is_cross_checked() -> None:
     rejected = {"fitparse__compressed-speed-distance.fit"}  # no real dates, see its own test
     for path in sorted(FIT.glob("*.fit*")):

@@ -15,12 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stridewise.adapters.fit import parse_fit
 from stridewise.adapters.xmlfiles import parse_gpx, parse_tcx
 from stridewise.engine.errors import InputError
+
+#: Slow (processes, wheels or fuzzing): `pytest -m 'not slow'` skips them in a quick loop.
+pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).parent / "data"
 PARSERS: dict[str, Callable[[bytes, str], object]] = {

@@ -241,6 +241,7 @@ PAIN_AT_NIGHT = [
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+@pytest.mark.slow
 def test_an_app_that_builds_an_engine_per_request_does_not_run_out_of_memory() -> None:
     # 2,000 engines over the symptoms pack (18 rules; building the six built-in packs 2,000
     # times takes ~50 s), each used once, then dropped. Before the fix each kept its compiled
@@ -296,6 +297,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_dropping_engines_whose_rules_never_fired_does_not_crash_the_process() -> None:
     # The core leaves a new session's action context uninitialised until an action runs, and
     # delete_state (like abandon_action) frees it: on reused heap memory that freed garbage

@@ -447,6 +447,7 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.slow
 def test_killing_an_import_leaves_no_worker_process_running(tmp_path: Path) -> None:
     for i in range(20):
         shutil.copy(FIT_RUN, tmp_path / f"run{i:02d}.fit")

@@ -72,6 +72,7 @@ def test_missing_path_is_reported_not_raised(host: PluginHost, tmp_path: Path) -
     assert result.skipped[0].reason == "no such file or folder"
 
 
+@pytest.mark.slow
 def test_reading_in_worker_processes_gives_the_same_result(
     host: PluginHost, tmp_path: Path
 ) -> None:

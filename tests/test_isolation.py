@@ -22,6 +22,9 @@ from stridewise.engine.isolation import IsolatedEngine, WorkerCrashed
 from stridewise.engine.rules import RulePack, parse_pack
 from stridewise.engine.runtime import Engine
 
+#: Slow (processes, wheels or fuzzing): `pytest -m 'not slow'` skips them in a quick loop.
+pytestmark = pytest.mark.slow
+
 AS_OF = dt.date(2026, 3, 31)
 NIGHT_PAIN = "symptoms/pain-at-rest-or-night"
 PAIN_AT_NIGHT = [

@@ -19,6 +19,9 @@ import yaml
 from stridewise.adapters.journal import append_entry, read_journal
 from stridewise.engine.events import Run
 
+#: Slow (processes, wheels or fuzzing): `pytest -m 'not slow'` skips them in a quick loop.
+pytestmark = pytest.mark.slow
+
 PROCESSES = 8
 APPENDS_PER_PROCESS = 6
 

@@ -285,6 +285,7 @@ def test_a_read_only_history_is_one_line_naming_the_file_and_is_kept(
         assert sorted(e.id for e in store.load()) == ["j:1", "j:2"]
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_naming_the_file_and_the_history_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -321,6 +321,7 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(events=histories())
+@pytest.mark.slow
 def test_no_card_set_holds_a_critical_card_beside_go_on_advice(
     events: list[dict[str, Any]],
 ) -> None:

@@ -12,6 +12,9 @@ import pytest
 import stridewise
 from stridewise.engine.rules import builtin_pack_files, ruleset_schema
 
+#: Slow (processes, wheels or fuzzing): `pytest -m 'not slow'` skips them in a quick loop.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).parent.parent
 
 

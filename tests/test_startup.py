@@ -116,6 +116,7 @@ def _commands(help_text: str) -> set[str]:
     return {line.split()[0] for line in section.splitlines() if line.startswith("  ")}
 
 
+@pytest.mark.slow
 def test_help_lists_every_builtin_command_and_the_ones_plugins_add(site: Path) -> None:
     result = _run(site, "--help")
     assert result.returncode == 0, result.stderr
@@ -134,6 +135,7 @@ def test_version_loads_no_plugin_even_one_that_loops_at_import(site: Path) -> No
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_plugin_looping_at_import_or_registration_is_named_as_failed(site: Path) -> None:
     result = _run(site, "plugins", "--json")
     assert result.returncode == 0, result.stderr
@@ -146,6 +148,7 @@ def test_a_plugin_looping_at_import_or_registration_is_named_as_failed(site: Pat
     assert "sw_hello_plugin" in {p["name"] for p in found["plugins"]}
 
 
+@pytest.mark.slow
 def test_a_report_still_comes_out_with_a_looping_plugin_installed(site: Path) -> None:
     result = _run(site, "report", str(JOURNAL), "--json", "--as-of", "2026-03-02")
     assert result.returncode == 0, result.stderr

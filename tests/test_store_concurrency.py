@@ -14,8 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stridewise.engine.events import load_event
 from stridewise.store import Store
+
+#: Slow (processes, wheels or fuzzing): `pytest -m 'not slow'` skips them in a quick loop.
+pytestmark = pytest.mark.slow
 
 PROCESSES = 6
 SAVES_PER_PROCESS = 5

@@ -166,6 +166,7 @@ def random_history(seed: int) -> tuple[History, dt.date, dt.date]:
     return History(events), start, end + dt.timedelta(days=rng.randint(0, 5))
 
 
+@pytest.mark.slow
 def test_ten_years_of_daily_runs() -> None:
     history = History(stridewise.load_events(daily_runs(10)))
     start = DEMO_END - dt.timedelta(days=3649)
