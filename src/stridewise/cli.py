@@ -100,6 +100,11 @@ _LAZY_COMMANDS = {
         "clinic",
         "Add clinics to the service (each gets an API key) and revoke keys.",
     ),
+    "spark-job": (
+        "stridewise.spark.job",
+        "command",
+        "Evaluate many athletes on Apache Spark, in batch or as a stream (stridewise[spark]).",
+    ),
 }
 
 
