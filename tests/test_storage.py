@@ -33,6 +33,7 @@ from stridewise.storage import (
     open_store,
     redact_url,
 )
+from stridewise.storage.base import SQLStore
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -438,8 +439,6 @@ def test_opening_an_up_to_date_database_again_changes_nothing(url: str) -> None:
 
 
 def test_an_older_database_is_brought_up_to_date_keeping_its_data(url: str) -> None:
-    from stridewise.storage.base import SQLStore
-
     opener: Any
     if url.startswith("sqlite:"):
         from stridewise.storage.sqlite import SQLiteStore
@@ -588,6 +587,18 @@ def test_sqlite_urls_and_plain_paths_open_the_same_file(
         open_store("mysql://root:pw@localhost/db")
     with pytest.raises(StorageError, match="give a database file"):
         open_store("sqlite:///:memory:")
+
+
+def test_a_sqlite_url_can_trade_power_loss_durability_for_speed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.sqlite3"
+    for query, level in (("", 2), ("?synchronous=normal", 1), ("?synchronous=full", 2)):
+        with open_store(url + query) as s:
+            assert isinstance(s, SQLStore)
+            conn: Any = s._conn()
+            assert conn.execute("PRAGMA synchronous").fetchone() == (level,)
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with pytest.raises(StorageError, match=r"unknown option sync='off' \(known: synchronous"):
+        open_store(url + "?sync=off")
 
 
 def test_a_url_is_shown_without_its_password() -> None:

@@ -54,7 +54,9 @@ def open_store(url: str | Path, **options: Any) -> ServiceStore:
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a plain file path give
     SQLite; ``postgresql://user:password@host:port/dbname`` (any libpq URL) gives PostgreSQL.
-    ``options`` go to the backend (``timeout`` for SQLite, ``connect_timeout`` for PostgreSQL).
+    A SQLite URL may end in ``?synchronous=normal`` (see :class:`SQLiteStore`) and
+    ``?timeout=SECONDS``. ``options`` go to the backend (``timeout``, ``synchronous`` for
+    SQLite; ``connect_timeout``, ``schema`` for PostgreSQL).
     """
     if isinstance(url, Path):
         from stridewise.storage.sqlite import SQLiteStore
@@ -66,7 +68,7 @@ def open_store(url: str | Path, **options: Any) -> ServiceStore:
 
         return PostgresStore(url, **options)
     if scheme == "sqlite":
-        path = url[len("sqlite://") :]
+        path, _, query = url[len("sqlite://") :].partition("?")
         if not path.startswith("/") or path in ("/", "/:memory:"):
             raise StorageError(
                 f"{url}: give a database file, e.g. sqlite:///service.sqlite3 (relative) or "
@@ -74,7 +76,7 @@ def open_store(url: str | Path, **options: Any) -> ServiceStore:
             )
         from stridewise.storage.sqlite import SQLiteStore
 
-        return SQLiteStore(path[1:], **options)
+        return SQLiteStore(path[1:], **{**_sqlite_options(url, query), **options})
     if scheme:
         raise StorageError(
             f"{redact_url(url)}: unknown database URL scheme {scheme!r}; "
@@ -83,6 +85,25 @@ def open_store(url: str | Path, **options: Any) -> ServiceStore:
     from stridewise.storage.sqlite import SQLiteStore
 
     return SQLiteStore(url, **options)
+
+
+def _sqlite_options(url: str, query: str) -> dict[str, Any]:
+    """``?synchronous=normal`` and ``?timeout=SECONDS`` in a SQLite URL."""
+    out: dict[str, Any] = {}
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key == "synchronous" and value.lower() in ("full", "normal"):
+            out["synchronous"] = value.lower()
+        elif key == "timeout":
+            try:
+                out["timeout"] = float(value)
+            except ValueError:
+                raise StorageError(f"{url}: timeout={value!r} is not a number of seconds") from None
+        else:
+            raise StorageError(
+                f"{url}: unknown option {key}={value!r} (known: synchronous=full|normal, "
+                "timeout=SECONDS)"
+            )
+    return out
 
 
 def redact_url(url: str) -> str:

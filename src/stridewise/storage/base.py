@@ -34,6 +34,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
+import orjson
+
 from stridewise.engine.errors import StridewiseError
 from stridewise.engine.events import (
     EVENT_CLASSES,
@@ -318,7 +320,7 @@ class SQLStore(ServiceStore, Generic[C]):
                     f"event {i}: refusing to store {type(event).__name__}, not an event"
                 )
             _check_id(f"event {i}: id", event.id)
-            body = json.dumps(dump_stored_event(event), ensure_ascii=False, separators=(",", ":"))
+            body = orjson.dumps(dump_stored_event(event)).decode()  # compact, UTF-8
             if event.id in batch:
                 repeated += 1
             batch[event.id] = (event.kind, event.day.isoformat(), body)
@@ -329,43 +331,60 @@ class SQLStore(ServiceStore, Generic[C]):
             self._translated(f"could not store the events of athlete {athlete!r}"),
             self._write(clinic, athlete, create=True) as (cur, _),
         ):
-            stored: dict[str, str] = {}
-            for k in range(0, len(ids), self.CHUNK):
-                chunk = ids[k : k + self.CHUNK]
-                cur.execute(
-                    self._q(
-                        "SELECT event_id, body FROM events WHERE clinic = ? AND athlete = ? "
-                        f"AND event_id IN ({', '.join('?' * len(chunk))})"
-                    ),
-                    (clinic, athlete, *chunk),
-                )
-                stored.update(cur.fetchall())
-            new = [(clinic, athlete, i, *batch[i]) for i in ids if i not in stored]
-            changed = [
-                (*batch[i], clinic, athlete, i)
-                for i in ids
-                if i in stored and stored[i] != batch[i][2]
-            ]
+            stored = self._stored_bodies(cur, clinic, athlete, ids)
+            new = [i for i in ids if i not in stored]
+            changed = [i for i in ids if i in stored and stored[i] != batch[i][2]]
             if new:
-                cur.executemany(
-                    self._q(
-                        "INSERT INTO events (clinic, athlete, event_id, kind, day, body) "
-                        "VALUES (?, ?, ?, ?, ?, ?)"
-                    ),
-                    new,
-                )
+                self._insert_events(cur, clinic, athlete, [(i, *batch[i]) for i in new])
             if changed:
-                cur.executemany(
-                    self._q(
-                        "UPDATE events SET kind = ?, day = ?, body = ? "
-                        "WHERE clinic = ? AND athlete = ? AND event_id = ?"
-                    ),
-                    changed,
-                )
+                self._update_events(cur, clinic, athlete, [(i, *batch[i]) for i in changed])
         return PutResult(
             added=len(new),
             already_stored=len(ids) - len(new) - len(changed) + repeated,
             updated=len(changed),
+        )
+
+    # Statements a backend may do its own way (PostgreSQL: one statement over arrays).
+
+    def _stored_bodies(
+        self, cur: Cursor, clinic: str, athlete: str, ids: list[str]
+    ) -> dict[str, str]:
+        """Event id -> stored body, for the ``ids`` the athlete has."""
+        stored: dict[str, str] = {}
+        for k in range(0, len(ids), self.CHUNK):
+            chunk = ids[k : k + self.CHUNK]
+            cur.execute(
+                self._q(
+                    "SELECT event_id, body FROM events WHERE clinic = ? AND athlete = ? "
+                    f"AND event_id IN ({', '.join('?' * len(chunk))})"
+                ),
+                (clinic, athlete, *chunk),
+            )
+            stored.update(cur.fetchall())
+        return stored
+
+    def _insert_events(
+        self, cur: Cursor, clinic: str, athlete: str, rows: list[tuple[str, str, str, str]]
+    ) -> None:
+        """Insert (event_id, kind, day, body) rows."""
+        cur.executemany(
+            self._q(
+                "INSERT INTO events (clinic, athlete, event_id, kind, day, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            [(clinic, athlete, *row) for row in rows],
+        )
+
+    def _update_events(
+        self, cur: Cursor, clinic: str, athlete: str, rows: list[tuple[str, str, str, str]]
+    ) -> None:
+        """Replace stored events with (event_id, kind, day, body) rows."""
+        cur.executemany(
+            self._q(
+                "UPDATE events SET kind = ?, day = ?, body = ? "
+                "WHERE clinic = ? AND athlete = ? AND event_id = ?"
+            ),
+            [(kind, day, body, clinic, athlete, i) for i, kind, day, body in rows],
         )
 
     def events(self, clinic: str, athlete: str, *, until: dt.date | None = None) -> list[Event]:
