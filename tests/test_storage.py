@@ -306,8 +306,10 @@ def test_a_clinic_never_reads_another_clinics_athlete_of_the_same_id(
     assert {e.id for e in store.events("clinic-a", "ath-1")} == {"run-0", "run-1", "run-2"}
     assert {e.id for e in store.events("clinic-b", "ath-1")} == {"run-100", "run-101"}
     assert store.events("clinic-b", "ath-2") == []
+    assert store.has_athlete("clinic-a", "ath-1") and not store.has_athlete("clinic-b", "ath-2")
     store.put_events("clinic-a", "only-a", runs(1))
     assert store.athletes("clinic-b") == ["ath-1"]
+    assert not store.has_athlete("clinic-b", "only-a")
     assert store.delete_athlete("clinic-b", "only-a") is False
     assert len(store.events("clinic-a", "only-a")) == 1
     assert store.delete_athlete("clinic-b", "ath-1") is True
@@ -378,6 +380,7 @@ def test_deleting_an_athlete_erases_their_events_and_feedback_and_nothing_else(
     assert store.events("clinic-a", "ath-1") == []
     assert store.feedback("clinic-a", "ath-1") == []
     assert store.athletes("clinic-a") == ["ath-2"]
+    assert not store.has_athlete("clinic-a", "ath-1")
     for table in ("athletes", "events", "feedback"):
         assert raw_rows(url, f"SELECT * FROM {table} WHERE athlete = 'ath-1'") == []
     assert len(store.events("clinic-a", "ath-2")) == 2
@@ -620,3 +623,12 @@ def test_put_result_fields_are_what_the_service_reports() -> None:
         "already_stored",
         "updated",
     ]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_url_can_turn_synchronous_commit_off(pg_url: str) -> None:
+    with open_store(pg_url + "?options=-c%20synchronous_commit%3Doff") as s:
+        assert isinstance(s, SQLStore)
+        conn: Any = s._conn()
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+        assert s.schema_versions() == [1, 2, 3]

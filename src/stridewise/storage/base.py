@@ -156,6 +156,10 @@ class ServiceStore(abc.ABC):
         """The clinic's athletes that have anything stored, sorted."""
 
     @abc.abstractmethod
+    def has_athlete(self, clinic: str, athlete: str) -> bool:
+        """True when the clinic has anything stored for the athlete (one indexed lookup)."""
+
+    @abc.abstractmethod
     def delete_athlete(self, clinic: str, athlete: str) -> bool:
         """Erase everything of the athlete (events, feedback); False when nothing was stored."""
 
@@ -405,6 +409,14 @@ class SQLStore(ServiceStore, Generic[C]):
                 (clinic,),
             )
             return [a for (a,) in cur.fetchall()]
+
+    def has_athlete(self, clinic: str, athlete: str) -> bool:
+        with self._translated(f"could not look athlete {athlete!r} up"), self._read() as cur:
+            cur.execute(
+                self._q("SELECT 1 FROM athletes WHERE clinic = ? AND athlete = ?"),
+                (clinic, athlete),
+            )
+            return cur.fetchone() is not None
 
     def delete_athlete(self, clinic: str, athlete: str) -> bool:
         with (
