@@ -61,9 +61,9 @@ def test_a_batch_posted_twice_is_stored_once(server: Server) -> None:
         # one new run on top of the stored year: only it is added
         more = post(c, "twice", [*events[-5:], {**events[-1], "id": "run-extra"}])
     assert first.status_code == 200, first.text
-    assert first.json() == {"added": len(events), "already_stored": 0}
-    assert second.json() == {"added": 0, "already_stored": len(events)}
-    assert more.json() == {"added": 1, "already_stored": 5}
+    assert first.json() == {"added": len(events), "already_stored": 0, "updated": 0}
+    assert second.json() == {"added": 0, "already_stored": len(events), "updated": 0}
+    assert more.json() == {"added": 1, "already_stored": 5, "updated": 0}
 
 
 def test_a_rejected_batch_names_index_field_and_value_and_stores_nothing(server: Server) -> None:

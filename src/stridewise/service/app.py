@@ -328,7 +328,11 @@ class Service:
                 problems=problems,
             )
         result = self.store.put_events(clinic.id, athlete, events)
-        return {"added": result.added, "already_stored": result.already_stored}
+        return {
+            "added": result.added,
+            "already_stored": result.already_stored,
+            "updated": getattr(result, "updated", 0),
+        }
 
     def events(self, clinic: Clinic, athlete: str, until: dt.date | None = None) -> list[Event]:
         events: list[Event] = self.store.events(clinic.id, athlete, until=until)

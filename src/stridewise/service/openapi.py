@@ -121,10 +121,19 @@ def _schemas(config: ServiceConfig) -> dict[str, Any]:
     }
     schemas["PutResult"] = {
         "type": "object",
-        "required": ["added", "already_stored"],
+        "required": ["added", "already_stored", "updated"],
         "properties": {
-            "added": {"type": "integer", "minimum": 0},
-            "already_stored": {"type": "integer", "minimum": 0},
+            "added": {"type": "integer", "minimum": 0, "description": "new event ids"},
+            "already_stored": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "ids stored before with the same content (nothing written)",
+            },
+            "updated": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "ids stored before with other content, now replaced",
+            },
         },
     }
     day_cards = {
