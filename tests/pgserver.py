@@ -143,11 +143,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     server = PgServer()
+    problem = None
     try:
         server.start()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        problem = str(exc)
+    if problem is not None:
         server.stop()
-        pytest.fail(f"cannot start a PostgreSQL server for the tests: {exc}", pytrace=False)
+        pytest.fail(f"cannot start a PostgreSQL server for the tests: {problem}", pytrace=False)
     try:
         yield server
     finally:
