@@ -326,7 +326,10 @@ _CONFIG: dict[str, Any] = {
     "mark": {"aria": False},
     "background": "white",
 }
-_SVG_FORBIDDEN = re.compile(r"<script|<foreignObject|\bon\w+\s*=|href\s*=|<image", re.IGNORECASE)
+_SVG_TAG = re.compile(r"<([A-Za-z][\w:-]*)([^>]*)>")
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+_SVG_FORBIDDEN_TAGS = frozenset({"script", "foreignobject", "image", "a", "use", "iframe", "style"})
+_SVG_FORBIDDEN_ATTRS = re.compile(r"(?:^|\s)(?:on\w+|(?:xlink:)?href|src)\s*=", re.IGNORECASE)
 
 
 def svg(spec: Mapping[str, Any]) -> str:
@@ -335,8 +338,10 @@ def svg(spec: Mapping[str, Any]) -> str:
 
     out = vl_convert.vegalite_to_svg(dict(spec, config=_CONFIG))
     out = out.split("?>", 1)[1] if out.startswith("<?xml") else out
-    if _SVG_FORBIDDEN.search(out):  # never expected: the page must not run or load anything
-        raise ValueError("the chart renderer produced active SVG content")
+    for m in _SVG_TAG.finditer(out):  # never expected: the page must not run or load anything
+        name, attrs = m.group(1), _QUOTED.sub('""', m.group(2))
+        if name.lower() in _SVG_FORBIDDEN_TAGS or _SVG_FORBIDDEN_ATTRS.search(attrs):
+            raise ValueError(f"the chart renderer produced active SVG content: <{name}>")
     # Geometry to 0.1 px (Vega writes 15 digits): a year of daily marks in half the bytes.
     out = _GEOMETRY.sub(lambda m: m.group(1) + _DIGITS.sub(r"\1", m.group(2)) + '"', out)
     out = out.replace(' aria-hidden="true"', "")  # the whole SVG is hidden (the figure has
@@ -454,7 +459,8 @@ def load_chart(data: LoadData) -> str:
                 "field": "card",
                 "type": "nominal",
                 "title": None,
-                "axis": {"labelLimit": 260, "labelFontSize": 10},
+                # On the right: the charts of the window keep one left edge and line up.
+                "axis": {"labelLimit": 280, "labelFontSize": 10, "orient": "right"},
             },
         },
     }
@@ -874,11 +880,11 @@ def _evidence(card: Card) -> str:
     params = [(k, fmt_value(v)) for k, v in card.parameters.items()]
     out = []
     if rows:
-        out.append('<table class="kv"><caption>Facts it fired on</caption>')
+        out.append('<div class="scroll"><table class="kv"><caption>Facts it fired on</caption>')
         out.append('<thead><tr><th scope="col">Fact</th><th scope="col">Values</th></tr></thead>')
         out.append("<tbody>")
         out += [f"<tr><td>{text(k)}</td><td>{text(v)}</td></tr>" for k, v in rows]
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
     if params:
         out.append(
             '<p class="params"><strong>Parameters:</strong> '
@@ -906,7 +912,8 @@ def _figure(fid: str, caption: str, chart: str, table: str, label: str) -> str:
         f'<figure aria-labelledby="{fid}-cap">'
         f'<div class="chart" role="img" aria-label="{text(label)}">{chart}</div>'
         f'<figcaption id="{fid}-cap">{caption}</figcaption>'
-        f'<details class="data"><summary>Table of the plotted numbers</summary>{table}</details>'
+        f'<details class="data"><summary>Table of the plotted numbers</summary>'
+        f'<div class="scroll">{table}</div></details>'
         "</figure>"
     )
 
@@ -980,7 +987,7 @@ def _load_section(data: LoadData | None) -> str:
             "line) and the chronic load (dashed blue line); "
             + (
                 f"load cards fired on {fired_days} day(s): red diamonds on the acute line, and "
-                "below, one row per card with a tick on each day it fired."
+                "below, one row per card with a bar over the days it fired."
                 if fired_days
                 else "no load card fired in this period."
             ),
@@ -1190,10 +1197,10 @@ def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Engine) -> str:
             f"<td>{dist}</td><td>{where}</td></tr>"
         )
     out.append(
-        "<table><caption>The walk-run ladder</caption><thead><tr>"
+        '<div class="scroll"><table><caption>The walk-run ladder</caption><thead><tr>'
         '<th scope="col">Phase</th><th scope="col">Effort</th><th scope="col">Walk</th>'
         '<th scope="col">Run</th><th scope="col">Distance</th><th scope="col">Status</th>'
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     out.append(_sources([LADDER_SOURCE]))
     return "\n".join(out)
@@ -1240,10 +1247,10 @@ def _score_section(engine: Engine, evaluation: Evaluation) -> str:
                 f"<h3>{text(name)}</h3>"
                 f"<p><strong>{inline(card.summary)}</strong> Total {text(total)} point(s) from "
                 f"{len(points)} of {len(score['components'])} items.</p>"
-                f"<table><caption>{text(name)}: items</caption><thead><tr>"
+                f'<div class="scroll"><table><caption>{text(name)}: items</caption><thead><tr>'
                 '<th scope="col">Item</th><th scope="col">Points (0-2)</th>'
                 f'<th scope="col">Status</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-                "</table>" + _sources(card.sources or (card.source,))
+                "</table></div>" + _sources(card.sources or (card.source,))
             )
     if not found:
         out.append(
@@ -1311,7 +1318,7 @@ figure{margin:.5rem 0 1rem}
 .chart svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:.9rem;color:var(--muted)}
 details.data{font-size:.85rem}
-.data table{display:block;overflow-x:auto;max-height:24rem}
+.scroll{overflow:auto;max-width:100%;max-height:28rem}
 .phase{border-left:6px solid var(--ink);padding:.25rem .75rem;background:#f6f8fa}
 footer{margin-top:2rem;border-top:1px solid var(--line);color:var(--muted);font-size:.9rem}
 @media (max-width:40rem){body{padding:.5rem .6rem 1.5rem;font-size:15px}
