@@ -167,6 +167,31 @@ async def load(
     return times
 
 
+def _cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU time (user + system) of process ``root`` and of all its descendants, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    return cpu.get(root, 0.0), sum(c for pid, c in cpu.items() if descends(pid))
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -191,6 +216,9 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             try:
                 asyncio.run(load(url, key, args.athletes, 50, args.concurrency, f"warm{workers}"))
+                server_before, workers_before = _cpu_seconds(process.pid)
+                client_before = time.process_time()
+                load_before = os.getloadavg()[0]
                 started = time.perf_counter()
                 times = asyncio.run(
                     load(
@@ -203,6 +231,9 @@ def main() -> None:
                     )
                 )
                 wall = time.perf_counter() - started
+                client_cpu = time.process_time() - client_before
+                server_after, workers_after = _cpu_seconds(process.pid)
+                load_after = os.getloadavg()[0]
             finally:
                 stop(process)
             ops = len(times["operation"])
@@ -218,6 +249,16 @@ def main() -> None:
                     f"p99 {_pct(values, 0.99):7.1f} ms   "
                     f"mean {statistics.fmean(values) * 1000:7.1f} ms"
                 )
+            server_ms = (server_after - server_before) / ops * 1000
+            workers_ms = (workers_after - workers_before) / ops * 1000
+            print(
+                f"  CPU per operation: server process {server_ms:.1f} ms, evaluation workers "
+                f"{workers_ms:.1f} ms, load generator {client_cpu / ops * 1000:.1f} ms"
+            )
+            print(
+                f"  wall {wall:.1f} s; load average {load_before:.1f} before, "
+                f"{load_after:.1f} after ({os.cpu_count()} CPUs)"
+            )
             sys.stdout.flush()
 
 
