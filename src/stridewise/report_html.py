@@ -734,8 +734,8 @@ def render_report(
         f"<h1>{text(title)}</h1>",
         f'<p class="meta">As of <time datetime="{as_of.isoformat()}">{_date(as_of)}</time>'
         f" &middot; {text(training.get('days_of_history', 0))} days of history"
-        f" &middot; last 7 days {text(fmt_value(training.get('load_7d_km', 0)))} km"
-        f" &middot; last 28 days {text(fmt_value(training.get('load_28d_km', 0)))} km</p>",
+        f" &middot; last 7 days {_km(training.get('load_7d_km'))} km"
+        f" &middot; last 28 days {_km(training.get('load_28d_km'))} km</p>",
         "</header>",
         "<main>",
         _findings(evaluation),
@@ -771,6 +771,10 @@ def write_report(path: Path | str, *args: Any, **kwargs: Any) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StridewiseError(f"cannot write the HTML report to {target}: {exc}") from None
+
+
+def _km(value: Any) -> str:
+    return text(fmt_value(round(float(value), 1))) if isinstance(value, int | float) else "0"
 
 
 def _date(day: dt.date) -> str:
