@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(
         folder,
         {"riverside": None, "hillside": None},
+        settings={"decision_log": str(folder / "decisions.jsonl")},
         env={"STRIDEWISE_CACHE_DIR": str(folder / "cache")},
     )
     with srv.client("riverside") as c:
@@ -241,6 +243,7 @@ def test_the_specifications_feedback_examples_are_recorded(
 
 
 def test_feedback_on_an_issued_card_lands_in_the_athletes_decision_log(server: Server) -> None:
+    from stridewise.engine.packs import DecisionLog
     from stridewise.service.config import load_config
     from stridewise.storage import open_store
 
@@ -260,6 +263,10 @@ def test_feedback_on_an_issued_card_lands_in_the_athletes_decision_log(server: S
     assert "data-wrong" in (mine[0].reason or "")
     assert "A comment entered by the clinician." in (mine[0].reason or "")
     assert mine[0].at == dt.datetime(2020, 12, 11, tzinfo=dt.UTC)
+    log = DecisionLog(load_config(server.config).decision_log)
+    logged = [e for e in log.for_athlete("1288992") if e["feedback"]["card"] == card["uuid"]]
+    assert len(logged) == 1 and logged[0]["feedback"]["outcome"] == "overridden"
+    assert "1288992" not in json.dumps(logged[0])  # the athlete is recorded hashed
 
 
 def test_bad_feedback_names_what_is_wrong(server: Server) -> None:
