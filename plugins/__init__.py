@@ -44,6 +44,8 @@ from .host import (
 if TYPE_CHECKING:
     from stridewise.adapters.common import head_of
     from stridewise.engine.events import (
+        CROSS_SPORTS,
+        RUN_SPORTS,
         CrossTraining,
         Event,
         Injury,
@@ -73,6 +75,8 @@ _LAZY = {
     "load_event": "stridewise.engine.events",
     "dump_event": "stridewise.engine.events",
     "stable_id": "stridewise.engine.events",
+    "RUN_SPORTS": "stridewise.engine.events",
+    "CROSS_SPORTS": "stridewise.engine.events",
     "Note": "stridewise.importer",
     "ReadHints": "stridewise.importer",
     "read_hints": "stridewise.importer",
@@ -96,8 +100,10 @@ def __dir__() -> list[str]:
 __all__ = [
     "BLOCK_ENV",
     "CATCH_ALL",
+    "CROSS_SPORTS",
     "FORMAT",
     "ORDER_ENV",
+    "RUN_SPORTS",
     "TIMEOUT_ENV",
     "VARIANT",
     "Adapter",

@@ -214,6 +214,8 @@ class PluginHost:
             except Exception as exc:  # a broken plugin must not take the others down
                 self.errors.append(PluginError(ep.name, "import", _describe(exc)))
                 continue
+            if self.pm.is_registered(plugin):  # registered in-process already (tests)
+                continue
             if self.register(
                 plugin,
                 name=ep.name,

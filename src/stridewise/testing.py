@@ -371,11 +371,11 @@ def stridewise_register(stridewise_host: PluginHost) -> Callable[..., PluginHost
     host = stridewise_host
 
     def register(plugin: object, name: str | None = None, installed: bool = False) -> PluginHost:
-        if installed:
-            host.load_entry_points()
         label = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if not host.register(plugin, name=label):
             _fail(f"plugin {label!r} did not register", [str(e) for e in host.errors])
+        if installed:  # the installed plugins too (the same plugin is not loaded twice)
+            host.load_entry_points()
         host.adapters()
         own = [e for e in host.errors if e.plugin == label]
         if own:
