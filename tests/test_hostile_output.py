@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-import stridewise.cli as cli_module
-import stridewise.cli_rulesets as rulesets_module
+import stridewise.cli_shell as shell_module
 from stridewise.cli import cli
 from stridewise.plugins import PluginHost, hookimpl
 
@@ -239,8 +238,7 @@ def test_plugin_names_and_errors_are_printed_literally(monkeypatch: pytest.Monke
         h.register(_BrokenPlugin(), name="broken[/]")
         return h
 
-    monkeypatch.setattr(cli_module, "PluginHost", host)
-    monkeypatch.setattr(rulesets_module, "PluginHost", host)
+    monkeypatch.setattr(shell_module, "PluginHost", host)  # the one host of a command run
     result = _run("plugins")
     _clean(result)
     assert "reads [/] nothing" in " ".join(result.stdout.split())

@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import sys
-import traceback
 import zoneinfo
 from collections.abc import Callable, Sequence
 from importlib.resources import as_file, files
@@ -18,8 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import platformdirs
-from rich.console import Console
 
+from stridewise.cli_shell import (
+    STYLE,
+    ShellGroup,
+    console,
+    err_console,
+    escape,
+    plain,
+    plugin_host,
+    warn,
+)
 from stridewise.engine.errors import StridewiseError
 from stridewise.plugins import PluginHost
 
@@ -33,15 +41,7 @@ if TYPE_CHECKING:
     from stridewise.importer import ImportResult, ReadHints
     from stridewise.store import Store
 
-STYLE = {
-    "critical": "bold white on red",
-    "warning": "bold black on yellow",
-    "info": "bold white on blue",
-}
 DEMO_AS_OF = dt.date(2026, 10, 31)
-
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 def default_journal() -> Path:
@@ -50,31 +50,6 @@ def default_journal() -> Path:
     if env:
         return Path(env)
     return Path(platformdirs.user_data_dir("stridewise")) / "journal.yaml"
-
-
-class _Group(click.Group):
-    """Turns stridewise errors into one clear line; bugs get a short note (traceback on demand)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except StridewiseError as exc:
-            from stridewise.cli_rulesets import escape
-
-            err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
-            sys.exit(2)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
-            raise
-        except Exception as exc:
-            from stridewise.cli_rulesets import escape
-
-            if os.environ.get("STRIDEWISE_DEBUG"):
-                traceback.print_exc()
-            err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(exc)}\n"
-                "This is a bug in stridewise or a plugin; run with STRIDEWISE_DEBUG=1 for details."
-            )
-            sys.exit(3)
 
 
 #: Commands defined in other modules: (module, attribute, the line `--help` shows). They are
@@ -105,10 +80,15 @@ _LAZY_COMMANDS = {
         "command",
         "Evaluate many athletes on Apache Spark, in batch or as a stream (stridewise[spark]).",
     ),
+    "new": (
+        "stridewise.scaffold",
+        "new",
+        "Start a plugin package: an adapter (plugin) or a rule pack (pack), with tests.",
+    ),
 }
 
 
-class _LazyGroup(_Group):
+class _LazyGroup(ShellGroup):
     """The top-level group: commands from other modules and from plugins load on demand.
 
     ``--version`` and a built-in command load no plugin; ``--help`` (which lists every command)
@@ -126,11 +106,8 @@ class _LazyGroup(_Group):
         host = PluginHost(entry_points=False)
         host.load_entry_points(third_party_only=True)
         host.register_commands(self)
-        if host.errors:
-            from stridewise.cli_rulesets import escape
-
-            for error in host.errors:
-                err_console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
+        for error in host.errors:
+            warn(error)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
@@ -183,7 +160,6 @@ def _import(
 ) -> ImportResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from stridewise.cli_rulesets import escape
     from stridewise.importer import import_paths
 
     show = not quiet and err_console.is_terminal
@@ -207,8 +183,6 @@ def _import(
 
 
 def _print_skipped(result: ImportResult) -> None:
-    from stridewise.cli_rulesets import escape
-
     for s in result.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
     for note in result.notes:  # imported, but something was decided for you: say what
@@ -371,12 +345,11 @@ def import_cmd(
     """
     from rich.table import Table
 
-    from stridewise.cli_rulesets import escape
     from stridewise.importer import ReadHints
     from stridewise.store import Store
 
     hints = ReadHints(sport=sport_hint, tz=home_tz)
-    result = _import(paths, PluginHost(), quiet=as_json, hints=hints)
+    result = _import(paths, plugin_host(), quiet=as_json, hints=hints)
     summary = result.summary()
     nothing = not result.events and bool(result.skipped or not result.files_read)
     if not no_store and not nothing:
@@ -417,8 +390,6 @@ def import_cmd(
 
 def _warn_store(store: Store) -> None:
     """Name every stored row that could not be read (they were skipped; the rest counts)."""
-    from stridewise.cli_rulesets import escape
-
     for bad in store.problems:
         err_console.print(
             f"[yellow]warning:[/] {escape(store.path)}: {escape(bad)}; skipped "
@@ -446,7 +417,6 @@ def db_check(repair: bool, as_json: bool, db: Path | None) -> None:
 
     Exits 1 when something is wrong and was not repaired.
     """
-    from stridewise.cli_rulesets import plain
     from stridewise.store import Store, default_db_path
 
     path = db or default_db_path()
@@ -509,7 +479,7 @@ def events_cmd(
     from stridewise.importer import ReadHints
 
     hints = ReadHints(sport=sport_hint, tz=home_tz)
-    events = _events_from(paths, db, PluginHost(), quiet=True, hints=hints)
+    events = _events_from(paths, db, plugin_host(), quiet=True, hints=hints)
     for event in sorted(events, key=lambda e: (e.kind, e.id)):
         click.echo(json.dumps(dump_event(event), ensure_ascii=False))
 
@@ -536,7 +506,7 @@ def _report(
 ) -> None:
     from rich.panel import Panel
 
-    from stridewise.cli_rulesets import engine_for, escape
+    from stridewise.cli_rulesets import engine_for
     from stridewise.engine.cards import fmt_value
     from stridewise.engine.packs import DecisionLog, load_profile, record
 
@@ -627,7 +597,6 @@ def _write_html(
     title: str,
 ) -> None:
     """``report``/``demo --html FILE``: the same evaluation as one self-contained HTML page."""
-    from stridewise.cli_rulesets import escape
     from stridewise.report_html import write_report
 
     write_report(
@@ -646,7 +615,6 @@ def _write_html(
 def _print_card(card: Card) -> None:
     from rich.markdown import Markdown
 
-    from stridewise.cli_rulesets import escape, plain
     from stridewise.engine.cards import fmt_value
 
     if card.suppressed_by:
@@ -708,7 +676,7 @@ def demo(
     from stridewise.engine.facts import History
 
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
-    host = PluginHost()
+    host = plugin_host()
     with as_file(resource) as path:
         result = _import([str(path)], host, quiet=True)
     if result.skipped:
@@ -763,7 +731,7 @@ def report(
     from stridewise.engine.facts import History
     from stridewise.importer import ReadHints
 
-    host = PluginHost()
+    host = plugin_host()
     hints = ReadHints(sport=sport_hint, tz=home_tz)
     history = History(_events_from(paths, db, host, quiet=as_json, hints=hints))
     _report(
@@ -803,7 +771,6 @@ def _journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
     from stridewise.adapters.journal import append_entry
-    from stridewise.cli_rulesets import plain
 
     path = journal or default_journal()
     entry = {k: v for k, v in entry.items() if v is not None and v is not False}
@@ -935,7 +902,6 @@ def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
     """Log a diagnosed bone stress injury, or update it: log the same date, site and side
     again with the clearance date or test results."""
     from stridewise.adapters.journal import append_entry
-    from stridewise.cli_rulesets import plain
 
     path = journal or default_journal()
     entry = {"date": date_, **{k: v for k, v in fields.items() if v is not None}}
@@ -995,7 +961,6 @@ def log_profile(
     """Record your profile. Each field counts from the date it is recorded (sex, birth year,
     age at first period and past injuries for every date); later entries add to earlier ones."""
     from stridewise.adapters.journal import append_entry
-    from stridewise.cli_rulesets import plain
 
     path = journal or default_journal()
     entry: dict[str, Any] = {"recorded": recorded or dt.date.today().isoformat()}
@@ -1032,7 +997,7 @@ def plugins(as_json: bool) -> None:
     """List plugins (loaded, blocked, failed) and the order adapters are asked about a file."""
     from stridewise.plugins.render import plugins_json, print_plugins
 
-    host = PluginHost()
+    host = plugin_host()
     if as_json:
         click.echo(json.dumps(plugins_json(host), indent=2))
         return

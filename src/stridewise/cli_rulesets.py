@@ -1,8 +1,8 @@
 """``stridewise rulesets ...`` (list, test, lint, profile) and ``stridewise explain``.
 
-Wire into the main CLI with ``cli.add_command(rulesets)`` and ``cli.add_command(explain)``.
-Both catch :class:`StridewiseError` themselves (one ``error:`` line, exit 2), so they behave the
-same on their own (tests) and inside the main group.
+The main CLI loads them on demand. They run in the one shell of :mod:`stridewise.cli_shell`
+(its consoles, its error handler, one plugin host per command run), so they behave the same on
+their own (tests) and inside the main group.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from importlib.resources.abc import Traversable
@@ -18,10 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape as _escape_markup
 from rich.table import Table
 
+from stridewise.cli_shell import (
+    STYLE,
+    ShellCommand,
+    ShellGroup,
+    console,
+    err_console,
+    escape,
+    plain,
+    plugin_host,
+    warn,
+    warn_plugin_errors,
+    wide,
+)
 from stridewise.engine.cards import fmt_value
 from stridewise.engine.errors import RulesetError, StridewiseError
 from stridewise.engine.facts import History
@@ -47,69 +57,16 @@ from stridewise.engine.runtime import Engine
 from stridewise.importer import import_paths
 from stridewise.plugins import PluginHost
 
-STYLE = {
-    "critical": "bold white on red",
-    "warning": "bold black on yellow",
-    "info": "bold white on blue",
-}
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-#: Control characters (C0 but tab and newline, DEL, C1) and the invisible format characters
-#: that reorder or hide text (bidi overrides, zero-width marks): never echoed to a terminal.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
-)
-
-
-def plain(value: object, *, lines: bool = False) -> str:
-    """``value`` as text safe for a terminal: control characters (ANSI escapes, bidi overrides)
-    removed; tabs and newlines become spaces unless ``lines`` keeps them (Markdown detail)."""
-    text = _CONTROL.sub("", str(value))
-    return text if lines else text.replace("\t", " ").replace("\n", " ")
-
-
-def escape(value: object, *, lines: bool = False) -> str:
-    """``value`` for rich: :func:`plain`, and markup in it (``[/]``, ``[bold]``) made literal."""
-    return _escape_markup(plain(value, lines=lines))
-
-
-def _fail_on_user_error(ctx: click.Context, invoke: Any) -> Any:
-    try:
-        return invoke(ctx)
-    except StridewiseError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        return _fail_on_user_error(ctx, super().invoke)
-
-
-class _Command(click.Command):
-    def invoke(self, ctx: click.Context) -> Any:
-        return _fail_on_user_error(ctx, super().invoke)
-
-
-def _wide() -> Console:
-    """The console, or a wide one when output goes to a file or pipe (rich assumes 80 there)."""
-    return console if console.is_terminal else Console(width=200, soft_wrap=True)
-
-
-def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+__all__ = ["engine_for", "escape", "explain", "parse_date", "plain", "rulesets"]
 
 
 def _sources(paths: Sequence[Path], host: PluginHost | None = None) -> list[tuple[str, Any]]:
     """The given files/folders, or every plugin's pack sources (built-in packs included)."""
     if paths:
         return [("path", p) for p in paths]
-    host = host or PluginHost()
+    host = host or plugin_host()
     sources: list[tuple[str, Path | Traversable]] = host.ruleset_sources()
-    for error in host.errors:
-        _warn(str(error))
+    warn_plugin_errors(host)
     return sources
 
 
@@ -128,8 +85,7 @@ def _installed(
             )
         else:
             entries.append(entry)
-    for error in host.errors:
-        _warn(str(error))
+    warn_plugin_errors(host)
     return entries, errors + more_errors
 
 
@@ -161,7 +117,7 @@ def _loc(file: str | None, line: int | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@click.group("rulesets", cls=_Group)
+@click.group("rulesets", cls=ShellGroup)
 def rulesets() -> None:
     """List, test and lint rule packs; check clinic profiles."""
 
@@ -175,7 +131,7 @@ def list_cmd(as_json: bool, extra: tuple[Path, ...], profile: Path | None) -> No
 
     With --profile, only the packs that clinic profile selects (its own packs included).
     """
-    entries, errors = _installed(PluginHost(), extra)
+    entries, errors = _installed(plugin_host(), extra)
     if profile is not None:
         clinic = load_profile(profile)
         resolved = clinic.resolve([e.pack for e in entries])
@@ -206,7 +162,7 @@ def list_cmd(as_json: bool, extra: tuple[Path, ...], profile: Path | None) -> No
             escape(row["content_hash"][:12]),
             escape(f"{row['origin']} ({row['provider']})"),
         )
-    _wide().print(table)
+    wide().print(table)
     for error in errors:
         err_console.print(
             f"[red]failed to load:[/] {escape(_loc(error.file, error.line))}: "
@@ -312,9 +268,9 @@ def profile_cmd(profile: Path, extra: tuple[Path, ...]) -> None:
 
     Exits 1 if the profile has errors (all are listed); warnings do not fail.
     """
-    entries, load_errors = _installed(PluginHost(), extra)
+    entries, load_errors = _installed(plugin_host(), extra)
     for error in load_errors:
-        _warn(f"{_loc(error.file, error.line)}: {error.reason}")
+        warn(f"{_loc(error.file, error.line)}: {error.reason}")
     clinic = load_profile(profile)
     resolved = clinic.resolve([e.pack for e in entries])
     console.print(
@@ -335,7 +291,7 @@ def profile_cmd(profile: Path, extra: tuple[Path, ...]) -> None:
     if clinic.wording:
         console.print(f"  reworded: {escape(', '.join(clinic.wording))}", highlight=False)
     for warning in resolved.warnings:
-        _warn(f"{_loc(warning.file, warning.line)}: {warning.reason}")
+        warn(f"{_loc(warning.file, warning.line)}: {warning.reason}")
     for error in resolved.errors:
         err_console.print(
             f"[bold red]error:[/] {escape(_loc(error.file, error.line))}: {escape(error.reason)}",
@@ -358,7 +314,7 @@ def engine_for(
     for error in errors:
         if any(str(error.file or "").startswith(a) for a in asked):
             raise error  # a pack the user named must not drop out of the report quietly
-        _warn(f"rule pack skipped: {_loc(error.file, error.line)}: {error.reason}")
+        warn(f"rule pack skipped: {_loc(error.file, error.line)}: {error.reason}")
     packs: list[RulePack] = [e.pack for e in entries]
     if profile is not None:
         return profile.build_engine(packs)
@@ -376,7 +332,7 @@ def parse_date(value: str | None) -> dt.date | None:
         raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
 
 
-@click.command("explain", cls=_Command)
+@click.command("explain", cls=ShellCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--db",
@@ -414,7 +370,7 @@ def explain_cmd(
 
     Without PATHS: the stored history and your journal, as ``stridewise report`` reads them.
     """
-    host = PluginHost()
+    host = plugin_host()
     if paths:
         result = import_paths(paths, host)
         for skipped in result.skipped:

@@ -1,0 +1,147 @@
+"""The shell every ``stridewise`` command runs in: one console setup, one error handler, one
+plugin host per command run.
+
+- :data:`console` / :data:`err_console` print results and messages (soft-wrapped: a line is
+  never cut in the middle of a path or a rule key); :func:`wide` is the console for tables.
+- :func:`plain` and :func:`escape` make text from files, plugins and packs safe to print
+  (control characters and bidi overrides removed, rich markup made literal).
+- :class:`ShellGroup` / :class:`ShellCommand` run a command under :func:`guarded`: a
+  :class:`StridewiseError` is one ``error:`` line (exit 2); any other exception is a short
+  "internal error" note (exit 3; the traceback with ``STRIDEWISE_DEBUG=1``). The main group
+  and the commands defined elsewhere (``rulesets``, ``explain``) use the same handler, so they
+  behave alike on their own (tests) and inside ``stridewise``.
+- :func:`plugin_host` is the command run's one :class:`PluginHost` (plugins load once);
+  :func:`warn_plugin_errors` warns about each plugin error once.
+
+Imports stay light: ``stridewise --help`` and ``--version`` import this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape as _escape_markup
+
+from stridewise.engine.errors import StridewiseError
+from stridewise.plugins import PluginHost
+
+__all__ = [
+    "STYLE",
+    "ShellCommand",
+    "ShellGroup",
+    "console",
+    "err_console",
+    "escape",
+    "guarded",
+    "plain",
+    "plugin_host",
+    "warn",
+    "warn_plugin_errors",
+    "wide",
+]
+
+#: How a card's indicator is shown.
+STYLE = {
+    "critical": "bold white on red",
+    "warning": "bold black on yellow",
+    "info": "bold white on blue",
+}
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+#: Control characters (C0 but tab and newline, DEL, C1) and the invisible format characters
+#: that reorder or hide text (bidi overrides, zero-width marks): never echoed to a terminal.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def plain(value: object, *, lines: bool = False) -> str:
+    """``value`` as text safe for a terminal: control characters (ANSI escapes, bidi overrides)
+    removed; tabs and newlines become spaces unless ``lines`` keeps them (Markdown detail)."""
+    text = _CONTROL.sub("", str(value))
+    return text if lines else text.replace("\t", " ").replace("\n", " ")
+
+
+def escape(value: object, *, lines: bool = False) -> str:
+    """``value`` for rich: :func:`plain`, and markup in it (``[/]``, ``[bold]``) made literal."""
+    return _escape_markup(plain(value, lines=lines))
+
+
+def wide() -> Console:
+    """The console, or a wide one when output goes to a file or pipe (rich assumes 80 there)."""
+    return console if console.is_terminal else Console(width=200, soft_wrap=True)
+
+
+def warn(message: object) -> None:
+    """A ``warning:`` line on stderr (the text escaped)."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def guarded(ctx: click.Context, invoke: Callable[[click.Context], Any]) -> Any:
+    """Run a command: user errors become one escaped ``error:`` line (exit 2), bugs a short
+    ``internal error`` note (exit 3); click's own exits pass through."""
+    try:
+        return invoke(ctx)
+    except StridewiseError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
+        sys.exit(2)
+    except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+        raise
+    except Exception as exc:
+        if os.environ.get("STRIDEWISE_DEBUG"):
+            traceback.print_exc()
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(exc)}\n"
+            "This is a bug in stridewise or a plugin; run with STRIDEWISE_DEBUG=1 for details.",
+            highlight=False,
+        )
+        sys.exit(3)
+
+
+class ShellGroup(click.Group):
+    """A command group whose commands run under :func:`guarded`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return guarded(ctx, super().invoke)
+
+
+class ShellCommand(click.Command):
+    """A command that runs under :func:`guarded`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return guarded(ctx, super().invoke)
+
+
+_HOST_KEY = "stridewise.plugin_host"
+#: How many of a host's errors were warned about already (each is warned about once).
+_warned: weakref.WeakKeyDictionary[PluginHost, int] = weakref.WeakKeyDictionary()
+
+
+def plugin_host() -> PluginHost:
+    """The plugin host of the current command run (made on first use and kept on the root
+    click context, so plugins load once per run). Outside a command: a new host."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return PluginHost()
+    meta = ctx.find_root().meta
+    host: PluginHost | None = meta.get(_HOST_KEY)
+    if host is None:
+        host = meta[_HOST_KEY] = PluginHost()
+    return host
+
+
+def warn_plugin_errors(host: PluginHost) -> None:
+    """Warn about the host's plugin errors not warned about yet (each once per run)."""
+    done = _warned.get(host, 0)
+    for error in host.errors[done:]:
+        warn(error)
+    _warned[host] = len(host.errors)
