@@ -238,6 +238,7 @@ def test_pain_reports_and_the_return_to_run_phase_are_shown(night_pain: Any) -> 
     _, evaluation, page = night_pain
     assert marks(page, "pains") == 1
     assert marks(page, "injury_events") == 2  # diagnosed, cleared to run
+    assert marks(page, "rtr_period") == 1  # the walk-run ladder since clearance, shaded
     assert "shin 4/10" in page
     injury = next(f for f in evaluation.facts if f["type"] == "injury")
     assert f"Walk-run ladder: phase {injury['ladder_phase']} of 6" in page

@@ -295,7 +295,9 @@ def shoe_rows(engine: Engine, facts: Sequence[Mapping[str, Any]]) -> list[ShoeRo
     for fact, name in zip(shoes, names, strict=True):
         label = name if names.count(name) == 1 else f"{name} ({fact.get('shoe_id')})"
         km = float(fact.get("distance_km") or 0.0)
-        if mark is not None and km >= mark:
+        if mark is None:
+            status = "no replacement mark (the footwear pack is not loaded)"
+        elif km >= mark:
             status = "past the replacement mark"
         elif near is not None and km >= near:
             status = "approaching the mark"
@@ -636,9 +638,31 @@ def pain_chart(
     events: Sequence[Mapping[str, Any]],
     start: dt.date,
     end: dt.date,
+    period: Mapping[str, Any] | None = None,
 ) -> str:
     layers: list[dict[str, Any]] = []
     x = _utc_x("day", start, end)
+    if period:  # the return-to-run phase, shaded behind the reports
+        layers.append(
+            {
+                "name": "rtr_period",
+                "data": {"values": [dict(period)]},
+                "mark": {"type": "rect", "color": "#eef1f4"},
+                "encoding": {"x": _utc_x("start", start, end), "x2": {"field": "end"}},
+            }
+        )
+        layers.append(
+            {
+                "name": "rtr_label",
+                "data": {"values": [dict(period)]},
+                "mark": {"type": "text", "align": "left", "dx": 3, "dy": 20, "color": _INK},
+                "encoding": {
+                    "x": _utc_x("start", start, end),
+                    "y": {"value": 0},
+                    "text": {"field": "label"},
+                },
+            }
+        )
     if events:
         layers.append(
             {
@@ -1002,11 +1026,11 @@ def _load_section(data: LoadData | None) -> str:
         )
     )
     out.append('<h3 id="ratio">Acute:chronic ratio</h3>')
-    if data.low is None or data.danger is None or data.very_high is None:
-        out.append("<p>The training-load pack is not loaded: no ratio bands to show.</p>")
     method = ACWR_NAMES.get(data.method, data.method)
     ratios = [d for d in data.days if d.ratio is not None]
-    if not ratios:
+    if data.low is None or data.danger is None or data.very_high is None:
+        out.append("<p>The training-load pack is not loaded: no rule uses the ratio.</p>")
+    elif not ratios:
         out.append("<p>Not enough history for a ratio yet: the rules need 28 days of running.</p>")
     else:
         out.append(
@@ -1085,6 +1109,7 @@ def _pain_section(
     start = loads.weeks[0].start if loads else as_of - dt.timedelta(weeks=DEFAULT_WEEKS)
     pains = [p for p in history.pains if start <= p.date <= as_of]
     injuries = [i for i in history.injuries if i.date <= as_of]
+    period = _rtr_period(facts, engine, start, as_of)
     if not pains:
         out.append(f"<p>No pain reported from {_date(start)} to {_date(as_of)}.</p>")
     else:
@@ -1125,8 +1150,13 @@ def _pain_section(
             _figure(
                 "pain-fig",
                 f"{len(pains)} pain report(s) by date and severity (0-10), one shape per site"
-                + ("; dashed lines mark a diagnosis or a clearance to run." if events else "."),
-                pain_chart(points, events, start, as_of),
+                + ("; dashed lines mark a diagnosis or a clearance to run" if events else "")
+                + (
+                    f"; the shaded span is the current phase: {text(period['label'])}."
+                    if period
+                    else "."
+                ),
+                pain_chart(points, events, start, as_of, period),
                 _table(
                     "Pain reports",
                     ["Date", "Site", "Side", "Severity (0-10)", "How"],
@@ -1153,10 +1183,39 @@ def _pain_section(
     return "\n".join(out)
 
 
-def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Engine) -> str:
+def _active_injury(facts: Sequence[Mapping[str, Any]], engine: Engine) -> Mapping[str, Any] | None:
+    """The latest diagnosed injury's fact while it is followed up (the return-to-run pack's
+    ``followup_days``)."""
     latest = next((f for f in facts if f.get("type") == "injury" and f.get("latest")), None)
     followup = param(engine, RTR_PACK, "followup_days") or 365
     if latest is None or latest.get("days_since_diagnosis", 0) > followup:
+        return None
+    return latest
+
+
+def _rtr_period(
+    facts: Sequence[Mapping[str, Any]], engine: Engine, start: dt.date, as_of: dt.date
+) -> dict[str, Any] | None:
+    """The span of the active return-to-run phase on the pain timeline, with its label."""
+    injury = _active_injury(facts, engine)
+    if injury is None or injury.get("ladder_complete"):
+        return None
+    if injury.get("cleared"):
+        since = as_of - dt.timedelta(days=int(injury.get("days_since_cleared") or 0))
+        label = f"walk-run ladder, phase {int(injury.get('ladder_phase') or 1)}"
+    else:
+        since = as_of - dt.timedelta(days=int(injury.get("days_since_diagnosis") or 0))
+        label = "running paused"
+    return {
+        "start": _iso(max(since, start)),
+        "end": _iso(as_of + dt.timedelta(days=1)),
+        "label": label,
+    }
+
+
+def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Engine) -> str:
+    latest = _active_injury(facts, engine)
+    if latest is None:
         return "<p>No bone stress injury in rehabilitation.</p>"
     site = text(latest.get("site_label") or latest.get("site"))
     days = latest.get("days_since_diagnosis", 0)
