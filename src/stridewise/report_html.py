@@ -338,7 +338,7 @@ def svg(spec: Mapping[str, Any]) -> str:
     """A Vega-Lite spec rendered to SVG (no script, no link, nothing loaded)."""
     import vl_convert
 
-    out = vl_convert.vegalite_to_svg(dict(spec, config=_CONFIG))
+    out: str = vl_convert.vegalite_to_svg(dict(spec, config=_CONFIG))
     out = out.split("?>", 1)[1] if out.startswith("<?xml") else out
     for m in _SVG_TAG.finditer(out):  # never expected: the page must not run or load anything
         name, attrs = m.group(1), _QUOTED.sub('""', m.group(2))
