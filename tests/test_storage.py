@@ -273,6 +273,9 @@ def test_a_batch_that_fails_half_way_leaves_nothing_of_it_stored(
     assert "refused by test" in str(err.value)
     assert store.events("clinic-a", "ath-new") == []
     assert store.athletes("clinic-a") == []  # not even the athlete
+    with pytest.raises(StorageError, match="refused by test"):  # a long batch (an import)
+        store.put_events("clinic-a", "ath-new", runs(300))
+    assert store.athletes("clinic-a") == []
     # an athlete with a history keeps it as it was
     store.put_events("clinic-a", "ath-1", runs(3, first=20))
     with pytest.raises(StorageError):
