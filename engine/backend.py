@@ -8,7 +8,7 @@ facts an action asserts are matched before the queue moves on (forward chaining)
 
 Its sharp edges, how each is handled here, and the test that pins it (B = tests/test_backend.py,
 H = tests/test_core_hazards.py, I = tests/test_isolation.py, P = tests/test_pack_hazards.py;
-see ``../shared/engine-notes.md``):
+see docs/engine.md for what was measured before building on the core):
 
 - ``durable.lang`` is process-global and ``durable.engine.Host`` starts timer threads that never
   stop: we drive the C core directly, one ruleset per backend.

@@ -17,6 +17,8 @@ One module per job (each imports the others' public names only):
   rule did not.
 - :mod:`.decisions`: :class:`DecisionLog` and :func:`record` keep an append-only JSON-lines
   audit of evaluations.
+- :mod:`.reference`: :func:`evidence_markdown` writes the thresholds and their sources (the
+  generated part of docs/evidence.md).
 
 The condition language these read is :mod:`stridewise.engine.conditions`; YAML with line
 numbers is :mod:`stridewise.engine.yamldoc`. The formats are documented in docs/packs.md and
@@ -45,6 +47,7 @@ from .explanation import RuleExplanation, explain
 from .inventory import PackEntry, discover_packs, error_dict, pack_line
 from .lint import Finding, lint_pack, lint_packs
 from .profiles import PROFILE_SCHEMA, ClinicProfile, ResolvedProfile, load_profile
+from .reference import evidence_markdown
 
 
 def line_index(text: str) -> dict[tuple[Any, ...], int]:
@@ -71,6 +74,7 @@ __all__ = [
     "discover_packs",
     "effective_parameters",
     "error_dict",
+    "evidence_markdown",
     "explain",
     "fragile_under_overrides",
     "line_index",
