@@ -86,8 +86,14 @@ def seed_store(folder: Path, athletes: int) -> tuple[Path, str]:
     return config, key
 
 
-def start(config: Path, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STRIDEWISE_SERVICE_WORKERS": str(workers)}
+def start(
+    config: Path, workers: int, port: int, log: Path, processes: int = 1
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "STRIDEWISE_SERVICE_WORKERS": str(workers),
+        "STRIDEWISE_SERVICE_PROCESSES": str(processes),
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*_stridewise(), "serve", "--config", str(config), "--port", str(port)],
@@ -203,6 +209,9 @@ def main() -> None:
     parser.add_argument("--operations", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--processes", type=int, default=1, help="HTTP server processes (default 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="100 athletes, 300 operations")
     args = parser.parse_args()
     if args.quick:
@@ -212,7 +221,7 @@ def main() -> None:
         config, key = seed_store(folder, args.athletes)
         for workers in args.workers:
             port = _free_port()
-            process = start(config, workers, port, folder / f"serve-{workers}.log")
+            process = start(config, workers, port, folder / f"serve-{workers}.log", args.processes)
             url = f"http://127.0.0.1:{port}"
             try:
                 asyncio.run(load(url, key, args.athletes, 50, args.concurrency, f"warm{workers}"))
@@ -238,7 +247,8 @@ def main() -> None:
                 stop(process)
             ops = len(times["operation"])
             print(
-                f"\n{workers} worker(s), {ops} operations (post one new run, get cards), "
+                f"\n{args.processes} server process(es) x {workers} evaluation worker(s), "
+                f"{ops} operations (post one new run, get cards), "
                 f"{args.concurrency} concurrent clients, {args.athletes} athletes x 1 year:"
             )
             print(f"  {2 * ops / wall:7.1f} requests/s   {ops / wall:7.1f} operations/s")
@@ -250,11 +260,18 @@ def main() -> None:
                     f"mean {statistics.fmean(values) * 1000:7.1f} ms"
                 )
             server_ms = (server_after - server_before) / ops * 1000
-            workers_ms = (workers_after - workers_before) / ops * 1000
-            print(
-                f"  CPU per operation: server process {server_ms:.1f} ms, evaluation workers "
-                f"{workers_ms:.1f} ms, load generator {client_cpu / ops * 1000:.1f} ms"
-            )
+            children_ms = (workers_after - workers_before) / ops * 1000
+            client_ms = client_cpu / ops * 1000
+            if args.processes == 1:
+                print(
+                    f"  CPU per operation: server process {server_ms:.1f} ms, evaluation "
+                    f"workers {children_ms:.1f} ms, load generator {client_ms:.1f} ms"
+                )
+            else:  # the server processes are children of the supervisor, like the workers
+                print(
+                    f"  CPU per operation: server processes and evaluation workers "
+                    f"{server_ms + children_ms:.1f} ms, load generator {client_ms:.1f} ms"
+                )
             print(
                 f"  wall {wall:.1f} s; load average {load_before:.1f} before, "
                 f"{load_after:.1f} after ({os.cpu_count()} CPUs)"

@@ -229,6 +229,25 @@ def test_a_killed_worker_is_replaced_and_the_request_answers(server: Server) -> 
     assert after and not set(after) & set(before)
 
 
+def test_several_server_processes_serve_the_same_store(tmp_path: Path) -> None:
+    srv = start_server(
+        tmp_path,
+        {"riverside": None},
+        settings={"processes": 2},
+        env={"STRIDEWISE_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    try:
+        with srv.client("riverside") as c:
+            assert post(c, "shared", year_of_training(13)).status_code == 200
+            answers = [
+                c.get("/athletes/shared/cards", params={"as_of": END.isoformat()}) for _ in range(6)
+            ]
+    finally:
+        srv.stop()
+    assert all(a.status_code == 200 for a in answers)
+    assert len({a.text for a in answers}) == 1  # the same cards from either process
+
+
 def test_the_served_openapi_document_has_the_configured_limits(server: Server) -> None:
     from stridewise.service.config import load_config
     from stridewise.service.openapi import build_openapi

@@ -651,6 +651,13 @@ async def on_internal_error(request: Request, exc: Exception) -> Response:
 # -- the app ------------------------------------------------------------------------------------
 
 
+def app_from_environment() -> Starlette:
+    """The app for one of several server processes: settings from ``STRIDEWISE_SERVICE_*``."""
+    from .config import load_config
+
+    return create_app(load_config())
+
+
 def create_app(config: ServiceConfig | None = None, *, store: Any = None) -> Starlette:
     """The ASGI app. ``store`` (anything with the :mod:`stridewise.storage` interface) is opened
     from ``config.store`` when not given; workers start when the app starts."""

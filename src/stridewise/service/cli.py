@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,33 +22,49 @@ import click
 @click.option(
     "--workers", type=int, default=None, help="Evaluation worker processes per clinic profile."
 )
+@click.option("--processes", type=int, default=None, help="HTTP server processes (default 1).")
 def serve(
     config_path: Path | None,
     host: str | None,
     port: int | None,
     store: str | None,
     workers: int | None,
+    processes: int | None,
 ) -> None:
     """Run the HTTP service (REST API and CDS Hooks) until stopped (Ctrl-C, SIGTERM)."""
+    import os
+
     import uvicorn
 
     from .app import create_app
-    from .config import load_config
+    from .config import as_environment, load_config
 
-    config = load_config(config_path).replace(host=host, port=port, store=store, workers=workers)
-    app = create_app(config)
+    config = load_config(config_path).replace(
+        host=host, port=port, store=store, workers=workers, processes=processes
+    )
     click.echo(
         f"stridewise service on http://{config.host}:{config.port} "
-        f"(store {_redacted(config.store_url)}, {config.workers} worker(s) per profile)",
+        f"(store {_redacted(config.store_url)}, {config.processes} process(es), "
+        f"{config.workers} evaluation worker(s) per profile in each)",
         err=True,
     )
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if config.processes == 1:
+        uvicorn.run(create_app(config), **options)
+        return
+    # Each server process builds its app from the environment: hand it these settings.
+    os.environ.update(as_environment(config))
     uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        "stridewise.service.app:app_from_environment",
+        factory=True,
+        workers=config.processes,
+        **options,
     )
 
 

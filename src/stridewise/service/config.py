@@ -6,7 +6,8 @@ A file (``stridewise serve --config service.toml``) holds a ``[service]`` table:
     host = "127.0.0.1"          # loopback by default: put a TLS proxy in front for the network
     port = 8700
     store = "sqlite:///var/lib/stridewise/service.sqlite3"   # or postgresql://user@host/db
-    workers = 2                 # evaluation worker processes per clinic profile
+    workers = 2                 # evaluation worker processes per clinic profile (per process)
+    processes = 1               # HTTP server processes (each with its own evaluation workers)
     evaluation_timeout_s = 30   # one evaluation longer than this kills its worker
     max_request_bytes = 1048576 # larger bodies: 413
     max_batch_events = 1000     # more events in one POST: 422
@@ -48,6 +49,7 @@ class ServiceConfig:
     port: int = 8700
     store: str = ""
     workers: int = 2
+    processes: int = 1
     evaluation_timeout_s: float = 30.0
     max_request_bytes: int = 1_048_576
     max_batch_events: int = 1000
@@ -68,6 +70,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(ServiceConfig)}
 _LIMITS: dict[str, tuple[float, float]] = {
     "port": (0, 65535),
     "workers": (1, 64),
+    "processes": (1, 64),
     "evaluation_timeout_s": (0.1, 3600),
     "max_request_bytes": (1024, 1 << 30),
     "max_batch_events": (1, 1_000_000),
@@ -101,6 +104,11 @@ def _checked(config: ServiceConfig, where: str) -> ServiceConfig:
                 f"{name} = {value!r} is out of range ({lo:g} to {hi:g})", file=where, field=name
             )
     return config
+
+
+def as_environment(config: ServiceConfig) -> dict[str, str]:
+    """``config`` as ``STRIDEWISE_SERVICE_*`` variables (what server processes start from)."""
+    return {ENV_PREFIX + name.upper(): str(getattr(config, name)) for name in _FIELDS}
 
 
 def load_config(
