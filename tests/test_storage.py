@@ -417,6 +417,15 @@ def test_feedback_with_an_unknown_outcome_or_a_time_without_zone_is_refused(
     assert store.feedback("clinic-a", "ath-1") == []
 
 
+def test_a_stored_row_damaged_past_the_store_is_named_with_its_athlete(
+    store: ServiceStore, url: str
+) -> None:
+    store.put_events("clinic-a", "ath-1", runs(3))
+    raw_execute(url, "UPDATE events SET body = '{\"kind\": \"run\"}' WHERE event_id = 'run-1'")
+    with pytest.raises(StorageError, match="a stored event of athlete 'ath-1' cannot be read"):
+        store.events("clinic-a", "ath-1")
+
+
 def test_events_up_to_a_date_leave_out_later_ones(store: ServiceStore) -> None:
     store.put_events("clinic-a", "ath-1", runs(10))
     until = dt.date(2026, 1, 5)

@@ -36,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
-from stridewise.engine.errors import StridewiseError
+from stridewise.engine.errors import InputError, StridewiseError
 from stridewise.engine.events import (
     EVENT_CLASSES,
     Event,
@@ -400,7 +400,12 @@ class SQLStore(ServiceStore, Generic[C]):
         with self._translated(f"could not read athlete {athlete!r}"), self._read() as cur:
             cur.execute(self._q(sql + " ORDER BY day, event_id"), params)
             texts = [body for (body,) in cur.fetchall()]
-        return load_stored_json(texts)
+        try:
+            return load_stored_json(texts)
+        except (InputError, ValueError) as exc:  # a row edited past the store
+            raise StorageError(
+                f"{self.url}: a stored event of athlete {athlete!r} cannot be read ({exc})"
+            ) from None
 
     def athletes(self, clinic: str) -> list[str]:
         with self._translated("could not list the athletes"), self._read() as cur:
