@@ -156,3 +156,14 @@ def test_the_evidence_page_lists_every_threshold_of_the_built_in_packs() -> None
         for name in pack.parameters:
             assert f"| `{name}` |" in body, (pack.id, name)
     assert "stridewise evidence brief" not in page
+
+
+def test_the_readme_layout_table_shows_every_room_of_the_engine() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    table = readme.split("## The layout", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `engine/")]
+    named = " ".join(rows)
+    for path in sorted(ENGINE.glob("*.py")):
+        if path.name != "__init__.py":
+            assert f"`{path.name}`" in named or f"`engine/{path.name}`" in named, path.name
+    assert "`engine/packs/`" in named
