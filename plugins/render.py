@@ -51,7 +51,7 @@ def plugins_json(host: PluginHost) -> dict[str, Any]:
 
 def print_plugins(host: PluginHost, console: Console, err_console: Console) -> None:
     """Print the plugins, the adapter order and the failures (text escaped, lines not cut)."""
-    from stridewise.cli_rulesets import escape
+    from stridewise.cli_shell import escape
 
     def say(text: str) -> None:
         console.print(text, soft_wrap=True, highlight=False)
