@@ -644,3 +644,25 @@ def test_a_postgresql_url_can_turn_synchronous_commit_off(pg_url: str) -> None:
         conn: Any = s._conn()
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
         assert s.schema_versions() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_storage_benchmark_runs_on_a_small_sample(
+    backend: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_storage
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    args = ["--athletes", "3", "--reps", "5", "--backend", backend]
+    if backend == "postgresql":
+        args += ["--pg-url", request.getfixturevalue("pg_url")]
+    assert bench_storage.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fill: 3 athletes x 371 events" in out
+    assert out.count("put one run + load the year") == (2 if backend == "sqlite" else 1)
