@@ -203,6 +203,24 @@ def test_limits_answer_413_and_422_clearly(server: Server) -> None:
             content=b"{not json",
             headers={"content-type": "application/json"},
         )
+        not_a_number = c.post(
+            "/athletes/limits/events",
+            content=b'{"events": [{"kind": "run", "distance_m": NaN}]}',
+            headers={"content-type": "application/json"},
+        )
+        too_deep = c.post(
+            "/athletes/limits/events",
+            content=b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            headers={"content-type": "application/json"},
+        )
+        run = json.dumps({**events[-1], "id": "inf", "distance_m": 1}).replace(
+            '"distance_m": 1', '"distance_m": 1e400'
+        )
+        infinite = c.post(
+            "/athletes/limits/events",
+            content=b'{"events": [' + run.encode() + b"]}",
+            headers={"content-type": "application/json"},
+        )
         bad_date = c.get("/athletes/limits/cards", params={"as_of": "2026-02-30"})
         bad_id = c.get("/athletes/..%2F/cards")
     assert too_many.status_code == 422
@@ -210,6 +228,9 @@ def test_limits_answer_413_and_422_clearly(server: Server) -> None:
     assert too_big.status_code == 413
     assert "262144" in too_big.json()["error"]
     assert not_json.status_code == 400
+    assert not_a_number.status_code == 400 and "NaN" in not_a_number.json()["error"]
+    assert too_deep.status_code == 400
+    assert infinite.status_code == 422 and infinite.json()["problems"][0]["value"] == "inf"
     assert bad_date.status_code == 422
     assert bad_date.json()["problems"][0]["field"] == "as_of"
     assert bad_id.status_code in (404, 422)

@@ -115,10 +115,11 @@ def error_body(exc: ServiceError) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> Any:
-    """A value echoed in an error: as given, unless its JSON is long (then cut, as text)."""
+    """A value echoed in an error: as given, unless its JSON is long (then cut, as text), or
+    not valid JSON (a number too large for a float: then as text)."""
     try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
+        text = json.dumps(value, default=str, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
         return repr(value)[:200]
     return value if len(text) <= 200 else text[:197] + "..."
 
@@ -497,9 +498,15 @@ async def read_json(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(400, f"the request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ServiceError(400, "the request body is nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _athlete(request: Request) -> str:
