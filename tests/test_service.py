@@ -173,6 +173,15 @@ def test_no_key_no_data(server: Server) -> None:
         assert "cards" not in answer.json()
 
 
+def test_keys_are_kept_only_as_hashes(server: Server) -> None:
+    from stridewise.service.auth import hash_key
+
+    stored = b"".join(p.read_bytes() for p in server.config.parent.glob("service.sqlite3*"))
+    for key in server.keys.values():
+        assert key.encode() not in stored
+        assert hash_key(key).encode() in stored
+
+
 def test_a_key_cannot_read_or_erase_another_clinics_athlete(server: Server) -> None:
     with server.client("riverside") as river, server.client("hillside") as hill:
         post(river, "private-1", year_of_training(8)[:40])
