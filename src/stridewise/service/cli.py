@@ -88,13 +88,19 @@ def clinic() -> None:
     help="The clinic's profile (YAML; see `stridewise rulesets profile`). Default: every "
     "installed pack with its default parameters.",
 )
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The service's settings (its store is the one written to).",
+)
 @click.option("--store", default=None, help="sqlite:///FILE or postgresql://... (the store).")
 def add(clinic_id: str, profile: Path | None, config_path: Path | None, store: str | None) -> None:
-    """Add CLINIC_ID (or give it one more key) and print its new API key, once.
+    """Add CLINIC_ID and print its new API key, once.
 
     The store keeps only the key's hash: write the key down now. A profile is checked against
-    the installed packs before it is accepted.
+    the installed packs before it is accepted. Adding a clinic again gives it one more key and
+    sets its profile to the one given now (none: the installed packs), for all its keys.
     """
     from stridewise.storage import open_store
 
@@ -127,7 +133,12 @@ def add(clinic_id: str, profile: Path | None, config_path: Path | None, store: s
 
 @clinic.command("revoke")
 @click.argument("key")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The service's settings (its store is the one written to).",
+)
 @click.option("--store", default=None, help="sqlite:///FILE or postgresql://... (the store).")
 def revoke(key: str, config_path: Path | None, store: str | None) -> None:
     """Revoke an API key (requests with it get 401 from now on)."""
