@@ -192,6 +192,15 @@ def test_weekly_distance_has_one_bar_per_week_since_the_first_run(night_pain: An
     assert marks(page, "loads") == 2  # the acute and the chronic line
 
 
+def test_the_ratio_line_is_not_drawn_across_days_without_a_ratio(night_pain: Any) -> None:
+    _, _, page = night_pain
+    # From late January to mid-March there is no chronic load (the injury break): no ratio,
+    # so the line comes in two pieces instead of a slope across the gap.
+    assert marks(page, "ratio") == 2
+    assert "<td>none</td>" in page  # the daily table says so
+    assert "the ratio cards stay silent and the comeback cards apply instead" in page
+
+
 def test_load_cards_are_marked_on_the_days_they_fired(engine: Any) -> None:
     history = history_of(DEMO)
     evaluation = engine.evaluate_facts(history.facts(DEMO_AS_OF), DEMO_AS_OF)

@@ -167,6 +167,7 @@ class LoadData:
     low: float | None
     danger: float | None
     very_high: float | None
+    comeback_days: float | None = None
 
 
 def param(engine: Engine, pack_id: str, name: str) -> Any:
@@ -268,6 +269,7 @@ def load_data(
         low=number("acwr_low"),
         danger=number("acwr_danger"),
         very_high=number("acwr_very_high"),
+        comeback_days=number("comeback_break_days"),
     )
 
 
@@ -497,7 +499,14 @@ def firing_spans(firings: Iterable[Firing]) -> list[dict[str, Any]]:
 
 def ratio_chart(data: LoadData) -> str:
     ratios = [(d.day, d.ratio) for d in data.days if d.ratio is not None]
-    points = [{"day": _iso(day), "ratio": ratio} for day, ratio in ratios]
+    # Days without a ratio (too little history, no chronic load after a break) break the line:
+    # one segment per run of days that have one, never a line drawn across the gap.
+    points, segment, prev = [], 0, None
+    for day, ratio in ratios:
+        if prev is not None and (day - prev).days > 1:
+            segment += 1
+        points.append({"day": _iso(day), "ratio": ratio, "segment": segment})
+        prev = day
     top = max([ratio for _, ratio in ratios] + [(data.very_high or 2.0) + 0.5])
     bands = _ratio_bands(data, top)
     layers: list[dict[str, Any]] = []
@@ -539,6 +548,7 @@ def ratio_chart(data: LoadData) -> str:
             "data": {"values": points},
             "mark": {"type": "line", "strokeWidth": 2, "color": _INK},
             "encoding": {
+                "detail": {"field": "segment", "type": "nominal"},
                 "x": _utc_x("day", *_span(data)),
                 "y": {
                     "field": "ratio",
@@ -984,7 +994,7 @@ def _load_section(data: LoadData | None) -> str:
             "Distance (km)",
             "Acute: last 7 days (km)",
             "Chronic: weekly average (km)",
-            "Ratio",
+            "Ratio (none: under 28 days of history, or no running in days 8-28 before)",
             "Load cards fired",
         ],
         (
@@ -993,7 +1003,7 @@ def _load_section(data: LoadData | None) -> str:
                 fmt_value(d.km),
                 _num(d.acute_km),
                 _num(d.chronic_km),
-                _num(d.ratio),
+                "none" if d.ratio is None else fmt_value(d.ratio),
                 "; ".join(
                     f"{f.title} ({f.indicator}{'' if f.shown else ', set aside'})"
                     for f in by_day.get(d.day, [])
@@ -1036,7 +1046,14 @@ def _load_section(data: LoadData | None) -> str:
         out.append(
             f"<p>The ratio the rules use: {text(method)}. The bands are the training-load "
             "pack's parameters, so a clinic's tuned values show here. These cut-offs come from "
-            "team sports and are disputed (Impellizzeri 2020).</p>"
+            "team sports and are disputed (Impellizzeri 2020)."
+            + (
+                f" Within 4 weeks after a break of {fmt_value(data.comeback_days)} days or more "
+                "the ratio cards stay silent and the comeback cards apply instead."
+                if data.comeback_days
+                else ""
+            )
+            + "</p>"
         )
         out.append(
             _figure(
