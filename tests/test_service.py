@@ -173,6 +173,27 @@ def test_no_key_no_data(server: Server) -> None:
         assert "cards" not in answer.json()
 
 
+def test_a_clinic_added_or_revoked_while_serving_takes_effect_at_once(server: Server) -> None:
+    import subprocess
+
+    from service_server import stridewise_command
+
+    base = [*stridewise_command(), "clinic"]
+    config = ["--config", str(server.config)]
+    key = subprocess.run(
+        [*base, "add", "lakeside", *config], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    with server.client() as c:
+        known = c.get("/athletes/nobody/cards", headers=headers)
+        subprocess.run([*base, "revoke", key, *config], capture_output=True, check=True)
+        revoked = c.get("/athletes/nobody/cards", headers=headers)
+        again = subprocess.run([*base, "revoke", key, *config], capture_output=True, text=True)
+    assert known.status_code == 404  # a known key: the athlete is what is missing
+    assert revoked.status_code == 401
+    assert again.returncode != 0 and "no such key" in again.stderr
+
+
 def test_keys_are_kept_only_as_hashes(server: Server) -> None:
     from stridewise.service.auth import hash_key
 
