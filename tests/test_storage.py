@@ -562,21 +562,31 @@ def test_a_wrong_password_is_reported_without_the_password(pg_url: str) -> None:
     assert redact_url(pg_url) in str(err.value)
 
 
-@pytest.mark.postgres
-def test_a_connection_the_server_dropped_is_replaced_on_the_next_call(pg_url: str) -> None:
+def admin_kill(pg_url: str) -> None:
+    """Have the server close every other connection to the test database."""
     import psycopg
 
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_is_replaced_on_the_next_call(pg_url: str) -> None:
     with open_store(pg_url) as s:
         s.add_clinic("clinic-a", hash_key(KEY_A), {})
         s.put_events("clinic-a", "ath-1", runs(2))
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        admin_kill(pg_url)
+        assert len(s.events("clinic-a", "ath-1")) == 2  # a read is tried again, once
+        admin_kill(pg_url)
+        # a write is not (whether it was committed is not known): it says so, and the next
+        # call has a new connection
         with pytest.raises(StorageError, match="did not answer"):
-            s.events("clinic-a", "ath-1")
-        assert len(s.events("clinic-a", "ath-1")) == 2
+            s.put_events("clinic-a", "ath-1", runs(1, first=5))
+        assert s.put_events("clinic-a", "ath-1", runs(1, first=5)).added == 1
+        assert len(s.events("clinic-a", "ath-1")) == 3
 
 
 def test_a_database_file_that_cannot_be_made_is_named(tmp_path: Path) -> None:

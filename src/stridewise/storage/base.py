@@ -300,6 +300,25 @@ class SQLStore(ServiceStore, Generic[C]):
     def _q(self, sql: str) -> str:
         return sql if self.PARAM == "?" else sql.replace("?", self.PARAM)
 
+    def _fetch(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of one read; a read whose connection the server had dropped is tried
+        again once on a new connection (a read changes nothing, so that is safe)."""
+        with self._translated(what):
+            try:
+                with self._read() as cur:
+                    cur.execute(self._q(sql), params)
+                    return cur.fetchall()
+            except Exception as exc:
+                if not self._reconnected(exc):
+                    raise
+            with self._read() as cur:
+                cur.execute(self._q(sql), params)
+                return cur.fetchall()
+
+    def _reconnected(self, exc: Exception) -> bool:
+        """True when ``exc`` came from a connection that was dropped (and is now replaced)."""
+        return False
+
     @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         try:
@@ -397,9 +416,10 @@ class SQLStore(ServiceStore, Generic[C]):
         if until is not None:
             sql += " AND day <= ?"
             params += (until.isoformat(),)
-        with self._translated(f"could not read athlete {athlete!r}"), self._read() as cur:
-            cur.execute(self._q(sql + " ORDER BY day, event_id"), params)
-            texts = [body for (body,) in cur.fetchall()]
+        rows = self._fetch(
+            f"could not read athlete {athlete!r}", sql + " ORDER BY day, event_id", params
+        )
+        texts = [body for (body,) in rows]
         try:
             return load_stored_json(texts)
         except (InputError, ValueError) as exc:  # a row edited past the store
@@ -408,20 +428,20 @@ class SQLStore(ServiceStore, Generic[C]):
             ) from None
 
     def athletes(self, clinic: str) -> list[str]:
-        with self._translated("could not list the athletes"), self._read() as cur:
-            cur.execute(
-                self._q("SELECT athlete FROM athletes WHERE clinic = ? ORDER BY athlete"),
-                (clinic,),
-            )
-            return [a for (a,) in cur.fetchall()]
+        rows = self._fetch(
+            "could not list the athletes",
+            "SELECT athlete FROM athletes WHERE clinic = ? ORDER BY athlete",
+            (clinic,),
+        )
+        return [a for (a,) in rows]
 
     def has_athlete(self, clinic: str, athlete: str) -> bool:
-        with self._translated(f"could not look athlete {athlete!r} up"), self._read() as cur:
-            cur.execute(
-                self._q("SELECT 1 FROM athletes WHERE clinic = ? AND athlete = ?"),
-                (clinic, athlete),
-            )
-            return cur.fetchone() is not None
+        rows = self._fetch(
+            f"could not look athlete {athlete!r} up",
+            "SELECT 1 FROM athletes WHERE clinic = ? AND athlete = ?",
+            (clinic, athlete),
+        )
+        return bool(rows)
 
     def delete_athlete(self, clinic: str, athlete: str) -> bool:
         with (
@@ -480,18 +500,15 @@ class SQLStore(ServiceStore, Generic[C]):
             return cur.rowcount > 0
 
     def clinic_for_key(self, key_hash: str) -> ClinicRow | None:
-        with self._translated("could not look the key up"), self._read() as cur:
-            cur.execute(
-                self._q(
-                    "SELECT c.clinic, c.profile FROM api_keys k JOIN clinics c "
-                    "ON c.clinic = k.clinic WHERE k.key_hash = ?"
-                ),
-                (key_hash,),
-            )
-            row = cur.fetchone()
-        if row is None:
+        rows = self._fetch(
+            "could not look the key up",
+            "SELECT c.clinic, c.profile FROM api_keys k JOIN clinics c "
+            "ON c.clinic = k.clinic WHERE k.key_hash = ?",
+            (key_hash,),
+        )
+        if not rows:
             return None
-        return ClinicRow(clinic=row[0], profile=json.loads(row[1]))
+        return ClinicRow(clinic=rows[0][0], profile=json.loads(rows[0][1]))
 
     # -- feedback --------------------------------------------------------------------------------
 
@@ -525,24 +542,23 @@ class SQLStore(ServiceStore, Generic[C]):
             )
 
     def feedback(self, clinic: str, athlete: str) -> list[FeedbackRow]:
-        with self._translated(f"could not read the feedback of {athlete!r}"), self._read() as cur:
-            cur.execute(
-                self._q(
-                    "SELECT service_id, card_uuid, outcome, reason, at FROM feedback "
-                    "WHERE clinic = ? AND athlete = ? ORDER BY n"
-                ),
-                (clinic, athlete),
-            )
-            rows = cur.fetchall()
+        rows = self._fetch(
+            f"could not read the feedback of {athlete!r}",
+            "SELECT service_id, card_uuid, outcome, reason, at FROM feedback "
+            "WHERE clinic = ? AND athlete = ? ORDER BY n",
+            (clinic, athlete),
+        )
         return [
             FeedbackRow(clinic, athlete, s, u, o, r, dt.datetime.fromisoformat(a))
             for s, u, o, r, a in rows
         ]
 
     def schema_versions(self) -> list[int]:
-        with self._translated("could not read the schema version"), self._read() as cur:
-            cur.execute("SELECT version FROM schema_version ORDER BY version")
-            return [v for (v,) in cur.fetchall()]
+        rows = self._fetch(
+            "could not read the schema version",
+            "SELECT version FROM schema_version ORDER BY version",
+        )
+        return [v for (v,) in rows]
 
 
 def unknown_clinic(url: str, clinic: str) -> StorageError:

@@ -7,7 +7,8 @@ athlete's lock (a transaction-scoped advisory lock on a hash of clinic and athle
 writers to one athlete wait for each other while writers to different athletes run side by
 side; schema migrations and clinic changes take advisory locks of their own. A batch goes to
 the server as one statement over arrays (``unnest``), a long one through ``COPY``, never one
-statement per event. A connection the server dropped is replaced on the next call.
+statement per event. A connection the server dropped is replaced: a read is tried again
+once on a new one, a write fails (it may have been committed; posting again is safe).
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
             "WHERE e.clinic = %s AND e.athlete = %s AND e.event_id = n.event_id",
             (*map(list, zip(*rows, strict=True)), clinic, athlete),
         )
+
+    def _reconnected(self, exc: Exception) -> bool:
+        # _session dropped the thread's connection when the server had closed it
+        return isinstance(exc, psycopg.OperationalError) and self._local.conn is None
 
     def _is_driver_error(self, exc: BaseException) -> bool:
         return psycopg is not None and isinstance(exc, psycopg.Error)
