@@ -431,3 +431,14 @@ def test_demo_html_with_json_keeps_the_json_clean(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)
     assert "Sample athlete" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_isolated_demo_html_is_the_same_page_evaluated_in_a_worker(tmp_path: Path) -> None:
+    pages = []
+    for extra in ([], ["--isolated"]):
+        out = tmp_path / f"demo{len(extra)}.html"
+        result = CliRunner().invoke(cli, ["demo", "--html", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        pages.append(out.read_text(encoding="utf-8"))
+    assert pages[0] == pages[1]
