@@ -442,3 +442,16 @@ def test_isolated_demo_html_is_the_same_page_evaluated_in_a_worker(tmp_path: Pat
         assert result.exit_code == 0, result.output
         pages.append(out.read_text(encoding="utf-8"))
     assert pages[0] == pages[1]
+
+
+def test_report_html_with_a_failing_pack_says_incomplete_and_exits_1(tmp_path: Path) -> None:
+    from test_cli_pack_failure import run  # its broken third-party pack and journal
+
+    out = tmp_path / "report.html"
+    code, _, err = run(tmp_path, "--html", str(out))
+    assert code == 1
+    assert "do not read it as complete" in err
+    page = out.read_text(encoding="utf-8")
+    findings = findings_part(page)
+    assert "This report is incomplete." in findings and "third-party" in findings
+    assert "Stop running and see a physician." in findings  # the red flag still shows
