@@ -7,8 +7,9 @@ athlete's lock (a transaction-scoped advisory lock on a hash of clinic and athle
 writers to one athlete wait for each other while writers to different athletes run side by
 side; schema migrations and clinic changes take advisory locks of their own. A batch goes to
 the server as one statement over arrays (``unnest``), a long one through ``COPY``, never one
-statement per event. A connection the server dropped is replaced: a read is tried again
-once on a new one, a write fails (it may have been committed; posting again is safe).
+statement per event. A connection the server dropped is replaced: a read is tried again once
+on a new one, and so is a write whose BEGIN failed; a write that fails later says so (it may
+have been committed; posting the batch again is safe).
 """
 
 from __future__ import annotations
@@ -97,14 +98,39 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
         try:
             yield conn
         except psycopg.Error:
-            if conn.broken or conn.closed:  # the server went away: reconnect next time
-                self._local.conn = None
-                with self._conns_lock:
-                    if conn in self._conns:
-                        self._conns.remove(conn)
-                with contextlib.suppress(Exception):
-                    conn.close()
+            self._drop_if_broken(conn)
             raise
+
+    def _drop_if_broken(self, conn: psycopg.Connection[Any]) -> bool:
+        """Forget the thread's connection when the server closed it (reconnect next time)."""
+        if not (conn.broken or conn.closed):
+            return False
+        self._local.conn = None
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+        return True
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's connection inside a new transaction. A connection found closed at
+        BEGIN (nothing of ours was sent yet) is replaced, once."""
+        with contextlib.ExitStack() as stack:
+            conn = self._conn()
+            try:
+                stack.enter_context(conn.transaction())
+            except psycopg.OperationalError:
+                if not self._drop_if_broken(conn):
+                    raise
+                conn = self._conn()
+                stack.enter_context(conn.transaction())
+            try:
+                yield conn
+            except psycopg.Error:
+                self._drop_if_broken(conn)
+                raise
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Cursor]:
@@ -115,7 +141,7 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
     def _write(
         self, clinic: str, athlete: str | None, *, create: bool
     ) -> Iterator[tuple[Cursor, bool]]:
-        with self._session() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._transaction() as conn, conn.cursor() as cur:
             if athlete is None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_CLINICS,))
                 yield cur, False
