@@ -241,6 +241,18 @@ class PluginHost:
             self._dists.setdefault(name, (distribution, version))
             return False
         try:
+            hash(plugin)
+        except TypeError:  # pluggy keeps plugins in sets when it calls one plugin's hook
+            self.errors.append(
+                PluginError(
+                    name,
+                    "register",
+                    f"a {type(plugin).__name__} cannot be a plugin (it is not hashable); "
+                    "register a module, a class or an instance of a hashable class",
+                )
+            )
+            return False
+        try:
             registered = self.pm.register(plugin, name=name)
         except Exception as exc:
             self.errors.append(PluginError(name, "register", _describe(exc)))

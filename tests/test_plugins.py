@@ -233,3 +233,16 @@ def test_stridewise_plugins_shows_whole_hook_names_and_blocked_plugins_on_a_narr
     row = next(line for line in out.stdout.splitlines() if "tinyfmt" in line)
     assert "blocked" in row
     assert "missing dependency xyz" in " ".join(out.stderr.split())
+
+
+def test_an_unhashable_plugin_object_is_refused_and_the_others_keep_working() -> None:
+    import types
+
+    host = PluginHost(entry_points=False)
+    host.register(GoodPlugin(), name="good")
+    bad = types.SimpleNamespace(
+        stridewise_register_adapters=GoodPlugin.stridewise_register_adapters
+    )
+    assert not host.register(bad, name="namespace")
+    assert [a.name for a in host.adapters()] == ["tiny"]
+    assert any(e.plugin == "namespace" and "not hashable" in e.error for e in host.errors)
