@@ -24,16 +24,20 @@ from stridewise.plugins import PluginHost, hookimpl
 from stridewise.plugins.host import TIMEOUT_ENV
 
 BUILTIN_COMMANDS = {
+    "clinic",
     "db",
     "demo",
     "events",
     "explain",
     "import",
     "log",
+    "new",
     "plugins",
     "report",
     "rulesets",
     "schema",
+    "serve",
+    "spark-job",
 }
 JOURNAL = Path(__file__).parent / "data" / "journals" / "return_to_run_night_pain.yaml"
 
