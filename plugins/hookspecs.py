@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import click
 
     from stridewise.engine.events import Event
+    from stridewise.importer import Note
 
 PROJECT = "stridewise"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -84,8 +85,10 @@ class Adapter(Protocol):
         """
         ...
 
-    def read(self, path: Path) -> Iterator[Event | Skipped]:
-        """Yield the events found in ``path``, and a :class:`Skipped` for each part left out.
+    def read(self, path: Path) -> Iterator[Event | Skipped | Note]:
+        """Yield the events found in ``path``, a :class:`Skipped` for each part left out, and
+        a :class:`~stridewise.plugins.Note` after an event when it decided something for the
+        user (a sport guessed from the speeds).
 
         Raise :class:`stridewise.engine.errors.InputError` (naming the file and the problem)
         when the whole input is unusable; events already yielded are kept.

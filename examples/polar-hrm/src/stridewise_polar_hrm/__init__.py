@@ -175,6 +175,8 @@ def _session(sections: dict[str, list[str]], path: Path) -> Iterator[Event | Ski
     ascent_m = trip[1] * (_FOOT_M if us_units else 1.0) if len(trip) > 1 and trip[1] > 0 else None
 
     heart = [r[0] for r in rows if r[0] > 0]
+    avg_hr: float | None
+    max_hr: float | None
     if interval == _RR_INTERVAL and heart:
         avg_hr, max_hr = 60000.0 / (sum(heart) / len(heart)), 60000.0 / min(heart)
     elif heart:
