@@ -74,6 +74,7 @@ __all__ = [
     "resolve_param",
     "type_of",
     "value_of",
+    "value_problem",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -612,6 +613,25 @@ def allowed_values(fact_type: str, field: str) -> tuple[str, ...] | None:
     """The values a string field can take, or None if it is free text (or not catalogued)."""
     spec = field_spec(fact_type, field)
     return spec.allowed if spec is not None else None
+
+
+def value_problem(fact_type: str, field: str, value: Any) -> str | None:
+    """Why the engine could never give a catalogued field this value (its type, its range or
+    its allowed values), or None. ``None`` itself is fine: the field is then missing."""
+    spec = field_spec(fact_type, field)
+    if spec is None or value is None:
+        return None
+    if isinstance(value, bool) != (spec.type == "boolean") or not isinstance(
+        value, PY_TYPES[spec.type]
+    ):
+        return f"{fact_type}.{field} is a {spec.type}, not {value!r}"
+    if spec.allowed is not None and value not in spec.allowed:
+        return f"{fact_type}.{field} = {value!r} is not one of {', '.join(spec.allowed)}"
+    if isinstance(value, int | float) and not spec.min <= value <= spec.max:
+        return (
+            f"{fact_type}.{field} = {value!r} is outside its range{domain_note(fact_type, field)}"
+        )
+    return None
 
 
 def domain_note(fact_type: str, field: str) -> str:

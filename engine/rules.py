@@ -24,6 +24,7 @@ The condition language (its meaning, operators and field catalogue live in
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -40,9 +41,12 @@ from .conditions import (
     ORDERED_TYPES,
     PY_TYPES,
     Filter,
+    allowed_values,
     compatible,
     core_test,
     has_ref,
+    ops,
+    param_name,
     python_filter,
     resolve_operand,
     type_of,
@@ -515,6 +519,8 @@ def _check_test(
         if key not in fields:
             raise fail(f"fact {fact_type!r} has no field {key!r}")
         ftype = fields[key]
+        if fields is FACT_FIELDS.get(fact_type):
+            _check_allowed(value, fact_type, key, pack, fail)
         if isinstance(value, Mapping):
             for op, operand in value.items():
                 if op == "exists":
@@ -528,6 +534,34 @@ def _check_test(
                 _check_operand(operand, ftype, aliases, facts, pack, fail, key)
         else:
             _check_operand(value, ftype, aliases, facts, pack, fail, key)
+
+
+def _check_allowed(value: Any, fact_type: str, field: str, pack: RulePack, fail: Any) -> None:
+    """A word an engine fact's field can never hold (a typo in ``site: tibia_anteriour``) makes
+    a test that silently never holds (or, with ``ne``, always holds): refused."""
+    allowed = allowed_values(fact_type, field)
+    if allowed is None:
+        return
+    words: list[tuple[Any, str]] = []
+    for op, operand in ops(value):
+        if op in ("eq", "ne", "in"):
+            for item in operand if op == "in" else [operand]:
+                name = param_name(item)
+                param = pack.parameters.get(name) if name is not None else None
+                if param is not None:
+                    words += [
+                        (c, f" (parameter ${name})") for c in param.choices or (param.default,)
+                    ]
+                elif isinstance(item, str):
+                    words.append((item, ""))
+    for word, where in words:
+        if isinstance(word, str) and word not in allowed:
+            hint = difflib.get_close_matches(word, allowed, n=1)
+            raise fail(
+                f"{fact_type}.{field} never takes {word!r}{where}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" It takes: {', '.join(allowed)}"
+            )
 
 
 def _check_operand(

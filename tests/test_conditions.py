@@ -23,6 +23,7 @@ from stridewise.engine.conditions import (
     catalogue_markdown,
     passes,
 )
+from stridewise.engine.errors import RulesetError
 from stridewise.engine.events import SURFACES
 from stridewise.engine.packs import explain, lint_pack
 from stridewise.engine.rules import parse_pack
@@ -262,11 +263,66 @@ def test_a_rule_on_more_run_days_than_the_week_has_is_called_dead() -> None:
     assert "training.run_days_7d (0-7) can never be > 7" in message
     (message,) = _lint("{load_28d_change_pct: {lt: -100}}")
     assert "(at least -100)" in message
-    (message,) = _lint("{main_surface_7d: mud}")
-    assert "(it takes: road, trail, track, treadmill, grass, sand)" in message
 
 
 def test_an_unbounded_field_has_no_domain_note() -> None:
     assert conditions.domain_note("nutrition", "energy_availability_kcal_per_kg_ffm") == ""
     assert conditions.domain_note("derived_thing", "x") == ""
     assert conditions.range_of("derived_thing", "x") == (-math.inf, math.inf)
+
+
+def test_lint_says_when_a_test_case_gives_a_fact_the_engine_never_would() -> None:
+    text = pack_text(
+        f"""\
+        - id: severe
+          when: [{{fact: pain, where: {{severity: {{gte: 7}}}}}}]
+          then: {{{card("Severe pain")}}}
+        """
+    ) + textwrap.dedent(
+        """\
+        tests:
+          - name: impossible facts
+            as_of: "2026-03-31"
+            facts:
+              - {type: pain, severity: 12, site: shinbone, at_night: "yes"}
+              - {type: training, run_days_7d: 3, monotony: 1.5}
+            expect: [{rule: severe}]
+        """
+    )
+    findings = [f.message for f in lint_pack(parse_pack(text, origin="cases.yaml"))]
+    about_facts = [m for m in findings if "never gives it" in m]
+    assert about_facts == [
+        "test 'impossible facts': fact 1: pain.severity = 12 is outside its range (0-10) "
+        "(the engine never gives it such a value)",
+        "test 'impossible facts': fact 1: pain.site = 'shinbone' is not one of "
+        + ", ".join(CATALOGUE["pain"]["site"].allowed or ())
+        + " (the engine never gives it such a value)",
+        "test 'impossible facts': fact 1: pain.at_night is a boolean, not 'yes' "
+        "(the engine never gives it such a value)",
+    ]
+
+
+def test_a_misspelt_site_is_refused_when_the_pack_loads() -> None:
+    """A typo in a word the engine compares with would leave a red flag silent for ever."""
+    text = pack_text(
+        f"""\
+        - id: high-risk-pain
+          when: [{{fact: pain, where: {{site: {{in: [tibia_anterior, navicullar]}}}}}}]
+          then: {{{card("Pain at a high-risk site")}}}
+        """
+    )
+    with pytest.raises(RulesetError) as err:
+        parse_pack(text, origin="typo.yaml")
+    assert err.value.line == 5
+    assert "pain.site never takes 'navicullar'; did you mean 'navicular'?" in err.value.reason
+    param = "{where: {type: string, default: gravel, description: The surface., source: src}}"
+    text = pack_text(
+        f"""\
+        - id: surface
+          when: [{{fact: training, where: {{main_surface_7d: $where}}}}]
+          then: {{{card("Surface")}}}
+        """,
+        param,
+    )
+    with pytest.raises(RulesetError, match=r"never takes 'gravel' \(parameter \$where\)"):
+        parse_pack(text, origin="param.yaml")

@@ -327,7 +327,7 @@ def test_an_infinite_literal_is_refused_with_its_line() -> None:
 def nested_any(depth: int) -> str:
     test = "{severity: {gte: 1}}"
     for n in range(depth):
-        test = f"{{any: [{test}, {{site: s{n}}}]}}"
+        test = f"{{any: [{test}, {{site_label: s{n}}}]}}"
     return test
 
 
@@ -665,7 +665,7 @@ def test_an_in_list_of_513_values_is_refused_before_the_core_hangs_on_it(tmp_pat
         - id: many-sites
           when:
             - fact: pain
-              where: {{site: {{in: [{values}]}}}}
+              where: {{site_label: {{in: [{values}]}}}}
           then:
             {card("Many sites")}
         """
@@ -680,7 +680,7 @@ def test_an_in_list_of_513_values_is_refused_before_the_core_hangs_on_it(tmp_pat
 def test_513_rules_testing_one_field_for_different_values_are_refused_naming_the_last() -> None:
     rules = "".join(
         f"- id: level-{n}\n"
-        f"  when: [{{fact: pain, where: {{site: s{n}}}}}]\n"
+        f"  when: [{{fact: pain, where: {{site_label: s{n}}}}}]\n"
         f"  then: {{{card(f'Site {n}')}}}\n"
         for n in range(513)
     )

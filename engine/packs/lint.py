@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cards import fmt_value
-from ..conditions import (
-    FACT_FIELDS,
-)
+from ..conditions import FACT_FIELDS, value_problem
 from ..errors import InputError, RulesetError
 from ..rules import (
     PLACEHOLDER,
@@ -193,12 +191,14 @@ def _lint_tests(pack: RulePack) -> list[Finding]:
             if fields is None:
                 add(f"fact {n}: unknown fact type {fact['type']!r}")
                 continue
-            for field in fact:
+            for field, value in fact.items():
                 if field not in ("type", "rule") and field not in fields:
                     add(
                         f"fact {n}: {fact['type']} has no field {field!r}"
                         + did_you_mean(field, sorted(fields))
                     )
+                elif problem := value_problem(fact["type"], field, value):
+                    add(f"fact {n}: {problem} (the engine never gives it such a value)")
         if case.get("events"):
             try:
                 case_facts({"events": case["events"]}, dt.date.fromisoformat(case["as_of"]))
