@@ -104,6 +104,11 @@ def test_night_pain_puts_see_a_physician_above_every_card(night_pain: Any) -> No
     first_card = findings[findings.index('class="card ') :]
     assert first_card.startswith('class="card card-critical"')
     assert "Pain at rest or at night (shin): stop running and see a physician." in first_card
+    # The banner names each card that says stop, linked to it.
+    assert (
+        '<li><a href="#card-1">Pain at rest or at night (shin): stop running and see a '
+        "physician.</a></li>" in findings[banner : findings.index('class="card ')]
+    )
 
 
 def test_cards_show_in_the_order_arbitration_gave_them(night_pain: Any) -> None:

@@ -86,6 +86,7 @@ _UNSAFE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
 )
 _SAFE_LINK = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
+_LINK_TAG = re.compile(r"</?a\b[^>]*>")
 
 
 def clean(value: object) -> str:
@@ -839,15 +840,20 @@ def _findings(evaluation: Evaluation) -> str:
             "are missing below. Do not read this report as complete.</p></div>"
         )
     cards = list(evaluation.cards)
-    stop = [c for c in cards if c.indicator == "critical" or c.advice == "stop"]
-    if stop:
+    stop = [
+        (n, c) for n, c in enumerate(cards, 1) if c.indicator == "critical" or c.advice == "stop"
+    ]
+    if stop:  # each summary links to its card (a link inside a summary is dropped: no nesting)
+        why = "".join(
+            f'<li><a href="#card-{n}">{_LINK_TAG.sub("", inline(c.summary))}</a></li>'
+            for n, c in stop
+        )
         out.append(
             '<div class="physician" role="note" aria-label="See a physician">'
             f'<p class="physician-head"><span aria-hidden="true">{INDICATOR_ICONS["critical"]} '
             "</span>Stop running and see a physician.</p>"
-            "<p>stridewise found a warning sign of a bone stress injury "
-            "(a stress fracture) that needs a physician's assessment before you run again.</p>"
-            "</div>"
+            "<p>A sign of a possible bone stress injury (a stress fracture) needs a physician's "
+            f"assessment before you run again:</p><ul>{why}</ul></div>"
         )
     if not cards and not evaluation.failures:
         out.append(
@@ -1368,7 +1374,7 @@ header{margin-bottom:.25rem}
 section>h2#findings{margin-top:.5rem}
 .physician{border:3px solid var(--crit);background:var(--crit-bg);padding:.5rem .75rem;
 margin:.5rem 0;border-radius:4px}
-.physician p{margin:.2rem 0}
+.physician p,.physician ul{margin:.2rem 0}
 .physician-head{font-size:1.25rem;font-weight:700;color:var(--crit)}
 .failure{border:3px solid var(--crit);padding:.5rem .75rem;margin:.5rem 0}
 ol.cards{list-style:none;padding:0;margin:0}
