@@ -672,3 +672,61 @@ def test_the_storage_benchmark_runs_on_a_small_sample(
     out = capsys.readouterr().out
     assert "fill: 3 athletes x 371 events" in out
     assert out.count("put one run + load the year") == (2 if backend == "sqlite" else 1)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_used_in_a_forked_child_while_the_parent_writes_still_works(
+    pg_url: str,
+) -> None:
+    # The service forks worker processes while its threads may be writing: the child gets
+    # connections of its own, never the parent's.
+    with open_store(pg_url) as store:
+        store.add_clinic("clinic-a", hash_key(KEY_A), {})
+        store.put_events("clinic-a", "ath-1", runs(2))
+        ctx = multiprocessing.get_context("fork")
+        started, release = threading.Event(), threading.Event()
+
+        def hold_write() -> None:
+            with store._write("clinic-a", "ath-9", create=True):  # type: ignore[attr-defined]
+                started.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold_write)
+        holder.start()
+        started.wait(30)
+        out = ctx.Queue()
+        child = ctx.Process(target=_child_reads_and_writes, args=(store, out))
+        try:
+            child.start()
+            assert out.get(timeout=30) == 2  # read while the parent's thread is writing
+            child.join(60)
+            assert child.exitcode == 0  # and wrote another athlete
+        finally:
+            release.set()
+            holder.join(30)
+        assert len(store.events("clinic-a", "ath-2")) == 1
+
+
+def _child_reads_and_writes(store: ServiceStore, out: Any) -> None:
+    out.put(len(store.events("clinic-a", "ath-1")))
+    store.put_events("clinic-a", "ath-2", runs(1))
+
+
+def test_a_sqlite_store_refuses_to_be_used_in_a_forked_child(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/s.sqlite3") as store:
+        store.add_clinic("clinic-a", hash_key(KEY_A), {})
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        child = ctx.Process(target=_child_tries, args=(store, out))
+        child.start()
+        child.join(60)
+        message = out.get(timeout=5)
+    assert "a forked process must not use it (SQLite does not survive fork)" in message
+
+
+def _child_tries(store: ServiceStore, out: Any) -> None:
+    try:
+        store.athletes("clinic-a")
+        out.put("no error")
+    except StorageError as exc:
+        out.put(str(exc))

@@ -276,8 +276,8 @@ class SQLStore(ServiceStore, Generic[C]):
         if pid != self._pid:  # forked: the parent's connections are not ours to use
             self._pid = pid
             self._local = threading.local()
-            with self._conns_lock:
-                self._conns = []
+            self._conns_lock = threading.Lock()
+            self._conns = []
         conn: C | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
