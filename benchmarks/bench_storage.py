@@ -13,7 +13,9 @@ at random:
 1. put one new run (a new event id: one transaction with the athlete's lock, one insert);
 2. put the same run again (the idempotent path: nothing written);
 3. load the athlete's year of events (366 events through ``load_stored_json``);
-4. put one new run and load the year, as the service does for "post one new run, get cards".
+4. put one new run and load the year, as the service does for "post one new run, get cards";
+5. 8 threads putting new runs at once, each for athletes of its own (the service's request
+   threads): puts per second, median and p99.
 
 Median and p99 of wall time, in milliseconds. SQLite is a file in a temporary folder (WAL),
 timed with ``synchronous=full`` (the default: an fsync per write) and ``normal`` (no fsync per
@@ -31,6 +33,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,6 +138,41 @@ def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
     ]
     for label, (median, p99) in rows:
         print(f"  {label:<30} median {median:7.2f} ms   p99 {p99:7.2f} ms")
+    concurrent(store, athletes, reps, threads=8)
+
+
+def concurrent(store: ServiceStore, athletes: int, reps: int, threads: int) -> None:
+    """``threads`` threads each putting ``reps // 4`` new runs for athletes of their own at
+    once (the service's request threads): puts per second and the latency of each."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    per_thread = max(1, reps // 4)
+
+    def writer(k: int) -> None:
+        mine = [a for a in range(athletes) if a % threads == k] or [k % athletes]
+        done: list[float] = []
+        for n in range(per_thread):
+            a = mine[n % len(mine)]
+            event = new_run(a, 10**6 * (k + 1) + n)
+            t = time.perf_counter()
+            store.put_events(CLINIC, f"athlete-{a}", [event])
+            done.append((time.perf_counter() - t) * 1000)
+        with lock:
+            latencies.extend(done)
+
+    workers = [threading.Thread(target=writer, args=(k,)) for k in range(threads)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"  {threads} threads putting runs     {len(latencies) / wall:7.0f} puts/s, "
+        f"median {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
