@@ -269,13 +269,25 @@ def test_feedback_on_an_issued_card_lands_in_the_athletes_decision_log(server: S
     assert "1288992" not in json.dumps(logged[0])  # the athlete is recorded hashed
 
 
-def test_bad_feedback_names_what_is_wrong(server: Server) -> None:
+def test_bad_feedback_names_what_is_wrong_and_records_none_of_it(server: Server) -> None:
+    from stridewise.service.config import load_config
+    from stridewise.storage import open_store
+
     bad = copy.deepcopy(SPEC_FEEDBACK_OVERRIDDEN)
     bad["feedback"][0]["outcome"] = "ignored"
+    good = copy.deepcopy(SPEC_FEEDBACK_OVERRIDDEN["feedback"][0])
+    good["card"] = "c0ffee00-0000-4000-8000-000000000001"
+    late = {**good, "outcomeTimestamp": "2020-13-45T00:00:00Z"}
     with server.client("riverside") as c:
         answer = c.post(SERVICE + "/feedback", json=bad)
+        half_bad = c.post(SERVICE + "/feedback", json={"feedback": [good, late]})
         unknown = c.post("/cds-services/no-such-service", json=SPEC_REQUEST)
     assert answer.status_code == 422
     assert "outcome" in answer.json()["issue"][0]["details"]["text"]
+    assert half_bad.status_code == 422
+    assert "feedback.1.outcomeTimestamp" in half_bad.json()["issue"][0]["details"]["text"]
+    with open_store(load_config(server.config).store_url) as store:
+        recorded = store.feedback("riverside", "(card not matched)")
+    assert good["card"] not in {r.card_uuid for r in recorded}  # nothing of a bad batch
     assert unknown.status_code == 404
     assert unknown.json()["resourceType"] == "OperationOutcome"

@@ -271,6 +271,12 @@ def _check_feedback(body: Any) -> list[dict[str, Any]]:
                 f"{where}.outcomeTimestamp",
                 stamp,
             )
+        try:
+            _parse_time(stamp)
+        except ValueError as exc:
+            raise _bad(
+                f"{where}.outcomeTimestamp: {exc}", f"{where}.outcomeTimestamp", stamp
+            ) from None
         reason = item.get("overrideReason")
         if reason is not None and not isinstance(reason, dict):
             raise _bad(f"{where}.overrideReason must be an object", f"{where}.overrideReason")
@@ -294,12 +300,7 @@ async def feedback(request: Request) -> Response:
         for item in items:
             athlete = service.athlete_of_card(clinic, item["card"])
             reason = item.get("overrideReason")
-            try:
-                at = _parse_time(item["outcomeTimestamp"])
-            except ValueError as exc:
-                raise _bad(
-                    f"outcomeTimestamp: {exc}", "outcomeTimestamp", item["outcomeTimestamp"]
-                ) from None
+            at = _parse_time(item["outcomeTimestamp"])  # checked above
             service.store.record_feedback(
                 clinic.id,
                 athlete or UNMATCHED,
