@@ -7,7 +7,7 @@ write lock before reading anything, so two writers (threads or processes) wait f
 make is refused, never written into.
 
 Durability: with ``synchronous="full"`` (the default) a write returns once it is on disk
-(one fsync per transaction: a few milliseconds on a VM's disk). With ``"normal"`` (URL
+(one fsync per transaction; what that costs depends on the disk). With ``"normal"`` (URL
 ``sqlite:///file.db?synchronous=normal``) a write returns before the fsync: still atomic, and
 nothing is lost when the service crashes, but the last transactions can be lost when the
 machine loses power (SQLite's WAL mode with ``synchronous=NORMAL``).
