@@ -1347,11 +1347,18 @@ def _score_section(engine: Engine, evaluation: Evaluation) -> str:
     return "\n".join(out)
 
 
+def _version() -> str:
+    from stridewise import __version__
+
+    return __version__
+
+
 def _about(engine: Engine) -> str:
     packs = ", ".join(f"{text(p.id)} {text(p.version)}" for p in engine.packs)
     return (
         '<section aria-labelledby="about"><h2 id="about">About this report</h2>'
-        f"<p>Rule packs: {packs}. Every card names its source; thresholds that are disputed "
+        f"<p>Made by stridewise {text(_version())} with the rule packs {packs}. "
+        "Every card names its source; thresholds that are disputed "
         "in the literature say so and are tunable by a clinic.</p></section>"
     )
 
