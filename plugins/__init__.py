@@ -39,6 +39,7 @@ from .host import (
     PluginHost,
     PluginInfo,
     default_host,
+    plugins_in_process,
 )
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ __all__ = [
     "head_of",
     "hookimpl",
     "load_event",
+    "plugins_in_process",
     "read_hints",
     "specificity_word",
     "stable_id",

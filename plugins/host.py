@@ -14,11 +14,13 @@ until the process ends), and a plugin that timed out is not loaded again in the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import importlib.metadata as md
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,29 @@ DEFAULT_TIMEOUT = 5.0
 #: Entry points ("name=value") that did not finish importing or answering a hook in time, with
 #: the error and stage reported: a second host in the same process does not wait for them again.
 _STUCK: dict[str, tuple[str, str]] = {}
+
+
+#: Plugins every host loading entry points also registers, in this context (tests: see
+#: :func:`plugins_in_process`).
+_IN_PROCESS: contextvars.ContextVar[tuple[tuple[str, object], ...]] = contextvars.ContextVar(
+    "stridewise_plugins_in_process", default=()
+)
+
+
+@contextlib.contextmanager
+def plugins_in_process(*plugins: tuple[str, object]) -> Iterator[None]:
+    """Within the block, every host that loads the installed plugins also registers these
+    ``(name, plugin)`` pairs, after them, as if they were installed.
+
+    How a test runs ``stridewise`` commands (in this process) with a plugin that is not
+    installed; ``stridewise.testing``'s ``stridewise_cli`` fixture uses it. Worker processes
+    (``import --workers``) do not see them.
+    """
+    token = _IN_PROCESS.set(_IN_PROCESS.get() + tuple(plugins))
+    try:
+        yield
+    finally:
+        _IN_PROCESS.reset(token)
 
 
 class PluginTimeout(Exception):
@@ -223,6 +248,9 @@ class PluginHost:
                 version=dist.version if dist else None,
             ):
                 self._entry_points[ep.name] = key
+        for name, plugin in _IN_PROCESS.get():
+            if not self.pm.has_plugin(name) and not self.pm.is_registered(plugin):
+                self.register(plugin, name=name)
 
     def register(
         self,

@@ -215,3 +215,29 @@ def test_the_plugin_loads_by_entry_point_without_p(author: pytest.Pytester) -> N
         """
     )
     author.runpytest_subprocess("-q").assert_outcomes(passed=1)
+
+
+def test_a_stridewise_command_runs_with_a_plugin_that_is_not_installed(
+    author: pytest.Pytester,
+) -> None:
+    result = _run(
+        author,
+        """
+        import json
+        import os
+        from pathlib import Path
+        import tiny_adapter
+
+        def test_import(stridewise_cli):
+            out = stridewise_cli("import", "--json", "good/a.tiny", plugins=[tiny_adapter])
+            assert out.exit_code == 0, out.stderr
+            assert json.loads(out.stdout)["activities_by_source"] == {"tiny": 1}
+            assert Path(os.environ["STRIDEWISE_DB"]).is_file()  # in the test's folder
+            listed = json.loads(stridewise_cli("plugins", "--json", plugins=[tiny_adapter]).stdout)
+            assert "tiny" in listed["adapters"]
+
+        def test_not_without_it(stridewise_cli):
+            assert stridewise_cli("import", "good/a.tiny").exit_code == 2
+        """,
+    )
+    result.assert_outcomes(passed=2)

@@ -18,6 +18,9 @@ It is loaded automatically wherever stridewise is installed (the ``pytest11`` en
     Run the test cases inside rule packs and check their rule coverage.
 ``stridewise_entry_point(name)``
     Load an installed plugin through its ``stridewise`` entry point, as the CLI does.
+``stridewise_cli(*args, plugins=())``
+    Run a ``stridewise`` command in this process, with plugins that are not installed loaded
+    as if they were, and the history, journal and caches in the test's temporary folder.
 
 The same checks are plain functions (:func:`read_with`, :func:`adapter_contract_problems`,
 :func:`run_pack_cases`) for use outside pytest. Nothing heavy is imported until a fixture
@@ -39,7 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stridewise.plugins import Adapter, InputError, PluginHost, PluginInfo, Skipped
+from stridewise.plugins import (
+    Adapter,
+    InputError,
+    PluginHost,
+    PluginInfo,
+    Skipped,
+    plugins_in_process,
+)
 
 if TYPE_CHECKING:
     from stridewise.engine.events import Event
@@ -54,6 +64,7 @@ __all__ = [
     "BIG_JUNK_BYTES",
     "RECOGNISE_MAX_BYTES",
     "AdapterRun",
+    "CliResult",
     "adapter_contract_problems",
     "junk_files",
     "pack_report_problems",
@@ -461,3 +472,56 @@ def stridewise_entry_point() -> Callable[[str], PluginInfo]:
         return found[name]
 
     return load
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CliResult:
+    """What a ``stridewise`` command did: exit code, standard output and error output."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def _plugin_name(plugin: object) -> str:
+    name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    return str(name).rsplit(".", 1)[-1]
+
+
+@pytest.fixture
+def stridewise_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """``run(*args, plugins=(), input=None) -> CliResult``: run a ``stridewise`` command.
+
+    ``plugins`` (modules or objects with hook implementations, or a mapping name -> plugin)
+    are loaded after the installed plugins, as if installed. The history database, the
+    journal and the pack cache live in the test's temporary folder, never in the user's.
+    An exception the command does not turn into a message is raised in the test.
+    """
+    for variable, name in (
+        ("STRIDEWISE_DB", "history.sqlite3"),
+        ("STRIDEWISE_JOURNAL", "journal.yaml"),
+        ("STRIDEWISE_CACHE_DIR", "cache"),
+    ):
+        monkeypatch.setenv(variable, str(tmp_path / "stridewise-cli" / name))
+
+    def run(
+        *args: object,
+        plugins: Iterable[object] | dict[str, object] = (),
+        input: str | None = None,
+    ) -> CliResult:
+        from click.testing import CliRunner
+
+        from stridewise.cli import cli
+
+        pairs = (
+            list(plugins.items())
+            if isinstance(plugins, dict)
+            else [(_plugin_name(p), p) for p in plugins]
+        )
+        with plugins_in_process(*pairs):
+            result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return run

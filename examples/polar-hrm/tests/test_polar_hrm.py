@@ -61,6 +61,23 @@ def test_the_sport_given_on_the_command_line_wins(tmp_path: Path) -> None:
     assert event.utc_offset_s == 7200
 
 
+def test_stridewise_import_reads_hrm_files_and_says_what_it_skipped(stridewise_cli) -> None:
+    import json
+
+    result = stridewise_cli(
+        "import",
+        "--json",
+        *GOOD,
+        "--tz",
+        "Europe/Helsinki",
+        plugins={"polar_hrm": stridewise_polar_hrm},
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["events_by_kind"] == {"run": 1, "cross_training": 1}
+    assert [s["reason"][:24] for s in summary["skipped"]] == ["heart-rate-only recordin"]
+
+
 def test_the_installed_plugin_is_found_through_its_entry_point(stridewise_entry_point) -> None:
     info = stridewise_entry_point("polar_hrm")
     assert info.distribution == "stridewise-polar-hrm"
