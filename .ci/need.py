@@ -35,7 +35,8 @@ def main(argv: list[str]) -> int:
     )
     if shutil.which(program) or os.path.exists(program):
         return 0
-    print(f"need.py: installed {' '.join(packages)} but {program} is still missing", file=sys.stderr)
+    missing = f"need.py: installed {' '.join(packages)} but {program} is still missing"
+    print(missing, file=sys.stderr)
     return 1
 
 
