@@ -31,7 +31,10 @@ def serve(
     workers: int | None,
     processes: int | None,
 ) -> None:
-    """Run the HTTP service (REST API and CDS Hooks) until stopped (Ctrl-C, SIGTERM)."""
+    """Run the HTTP service (REST API and CDS Hooks) until stopped.
+
+    Stop it with Ctrl-C or SIGTERM: requests in flight finish first (up to 10 s).
+    """
     import os
 
     import uvicorn
