@@ -154,6 +154,7 @@ _ADAPTER_TEST = (
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import $module
@@ -176,6 +177,14 @@ def test_it_is_asked_after_the_built_in_adapters(stridewise_register) -> None:
     host = stridewise_register($module, name="$name", installed=True)
     names = [a.name for a in host.adapters()]
     assert names.index("$name") > names.index("fit")
+
+
+def test_stridewise_import_reads_the_sample(stridewise_cli) -> None:
+    result = stridewise_cli(
+        "import", "--json", DATA / "sample.$name", plugins={"$name": $module}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["activities_by_source"] == {"$name": 2}
 '''
     + _ENTRY_POINT_TEST
 )
