@@ -93,13 +93,57 @@ SPEC_FEEDBACK_WITH_REASON: dict[str, Any] = {
 
 SERVICE = "/cds-services/stridewise-bone-stress"
 
+#: A clinic's own pack whose rule raises during an evaluation (a word compared with a number;
+#: the same pack as tests/test_cli_pack_failure.py).
+BROKEN_PACK = """\
+ruleset: {id: third-party, version: 1.0.0, title: Third party, status: draft}
+sources: {src: {label: "A source for tests"}}
+rules:
+  - id: word-level
+    when: [{fact: pain, where: {at_night: true}}]
+    then: {derive: {fact: level, fields: {value: high}}}
+  - id: number-level
+    when: [{fact: pain, where: {at_night: false}}]
+    then: {derive: {fact: level, fields: {value: 3}}}
+  - id: pain-above-level
+    when:
+      - fact: level
+      - fact: pain
+        where: {severity: {gte: {ref: level.value}}}
+    then:
+      card: {indicator: info, advice: inform, summary: Pain above the level.,
+             detail: Detail text., source: src}
+"""
+NIGHT_PAIN = [
+    {
+        "kind": "run",
+        "id": "r1",
+        "source": "app",
+        "start": "2026-03-28T07:00:00+00:00",
+        "distance_m": 8000,
+        "moving_time_s": 2640,
+    },
+    {
+        "kind": "pain",
+        "id": "p1",
+        "source": "app",
+        "date": "2026-03-30",
+        "site": "shin",
+        "severity": 8,
+        "at_night": True,
+    },
+]
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("cds")
+    (folder / "third.yaml").write_text(BROKEN_PACK)
+    profile = folder / "thirdparty.yaml"
+    profile.write_text("clinic: {id: thirdparty, name: Third}\nown_packs: [third.yaml]\n")
     srv = start_server(
         folder,
-        {"riverside": None, "hillside": None},
+        {"riverside": None, "hillside": None, "thirdparty": profile},
         settings={"decision_log": str(folder / "decisions.jsonl")},
         env={"STRIDEWISE_CACHE_DIR": str(folder / "cache")},
     )
@@ -291,3 +335,20 @@ def test_bad_feedback_names_what_is_wrong_and_records_none_of_it(server: Server)
     assert good["card"] not in {r.card_uuid for r in recorded}  # nothing of a bad batch
     assert unknown.status_code == 404
     assert unknown.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_pack_failing_mid_evaluation_is_said_never_read_as_all_clear(server: Server) -> None:
+    request = copy.deepcopy(SPEC_REQUEST)
+    request["context"]["patientId"] = "night-pain"
+    request["extension"] = {"org.stridewise.as_of": "2026-03-31"}
+    with server.client("thirdparty") as c:
+        assert c.post("/athletes/night-pain/events", json={"events": NIGHT_PAIN}).is_success
+        rest = c.get("/athletes/night-pain/cards", params={"as_of": "2026-03-31"}).json()
+        cds = c.post(SERVICE, json=request).json()["cards"]
+    assert rest["complete"] is False and rest["failed_packs"] == ["third-party"]
+    assert any(card["indicator"] == "critical" for card in rest["cards"])  # red flag kept
+    assert cds[0]["indicator"] == "warning" and "missing" in cds[0]["summary"]
+    assert "third-party" in cds[0]["detail"] and "physician" in cds[0]["detail"]
+    assert any(card["indicator"] == "critical" for card in cds[1:])
+    for card in cds:
+        _check_cds_card(card)
