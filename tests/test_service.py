@@ -356,3 +356,31 @@ def test_a_worker_dying_twice_answers_503_naming_the_athlete(tmp_path: Path) -> 
     assert crashed.headers.get("retry-after") == "1"
     assert again.status_code == 200
     assert health.status_code == 200
+
+
+def test_a_timeline_that_fails_part_way_says_so_at_its_end(tmp_path: Path) -> None:
+    """The status line is sent before the later days are evaluated: a crash there ends the
+    document with complete: false and the reason, after the days that were evaluated."""
+    from stridewise import load_events
+    from stridewise.service import ServiceConfig
+    from stridewise.service.app import Clinic, Service
+    from stridewise.service.auth import hash_key
+    from stridewise.storage import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'service.sqlite3'}")
+    store.add_clinic("riverside", hash_key("sw_test-key"), {"path": None})
+    store.put_events("riverside", "streamed", load_events(year_of_training(14)))
+    service = Service(ServiceConfig(workers=1), store=store)
+    service.start()
+    try:
+        clinic = Clinic("riverside", None)
+        pieces = service.timeline(clinic, "streamed", END - dt.timedelta(days=9), END)
+        first = next(pieces)  # the head and the first day, evaluated before streaming
+        service.pool.engine(None)._inject("kill", "kill")
+        body = json.loads(first + b"".join(pieces))
+    finally:
+        service.stop()
+        store.close()
+    assert body["complete"] is False
+    assert "streamed" in body["error"] and "crashed" in body["error"]
+    assert [d["date"] for d in body["days"]] == [(END - dt.timedelta(days=9)).isoformat()]
