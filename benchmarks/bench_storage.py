@@ -94,6 +94,7 @@ def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
         store.put_events(CLINIC, f"athlete-{a}", year)
         fill += time.perf_counter() - t0
     per_year = len(year_of(0))
+    os.sync()  # let the fill's writeback finish: the timings below are the steady state
     print(f"\n{name}: {store.url}")
     print(
         f"  fill: {athletes:,} athletes x {per_year} events = {athletes * per_year:,} events in "
