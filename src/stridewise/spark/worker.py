@@ -39,7 +39,7 @@ class CardRow(NamedTuple):
     """One row of the output: a card, or (``error`` set, card columns empty) an athlete whose
     events are invalid or whose evaluation failed."""
 
-    athlete: str
+    athlete: str | None
     date: dt.date
     rule: str | None
     pack: str | None
@@ -262,3 +262,57 @@ def rows_for_groups(
     for athlete, texts in groups:
         crash_hook(athlete)
         yield from athlete_cards(athlete, texts, **options)
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema(
+        [("athlete", text), ("date", pa.date32())] + [(name, text) for name in CARD_COLUMNS[2:]]
+    )
+
+
+def _to_batch(rows: list[CardRow]) -> Any:
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CARD_COLUMNS)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(list(col), type=f.type) for col, f in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
+
+
+def card_batches(batches: Iterable[Any], *, profile: Any = None, **options: Any) -> Iterator[Any]:
+    """Arrow record batches of (athlete, event[, order]) rows, sorted by athlete, in; Arrow
+    batches of card rows out (``mapInArrow``). An athlete's rows may span batches: they are
+    gathered before its evaluation. Each input batch yields one output batch."""
+    current: str | None = None
+    texts: list[str] = []
+    started = False
+    day: dt.date = options.get("as_of") or options["end"]
+
+    def finish() -> list[CardRow]:
+        if current is None:
+            return [_error_row(day)]
+        crash_hook(current)
+        return athlete_cards(current, texts, profile=profile, **options)
+
+    for batch in batches:
+        athletes = batch.column("athlete").to_pylist()
+        events = batch.column("event").to_pylist()
+        out: list[CardRow] = []
+        for who, text in zip(athletes, events, strict=True):
+            if started and who != current:
+                out += finish()
+                texts = []
+            current, started = who, True
+            texts.append(text)
+        yield _to_batch(out)
+    if started:
+        yield _to_batch(finish())
+
+
+def _error_row(day: dt.date) -> CardRow:
+    return CardRow(None, day, None, None, None, None, None, None, "events without an athlete id")
