@@ -1,8 +1,14 @@
 """The plugin host: discovers plugins via entry points and calls them, one failure at a time.
 
 A plugin that fails to import, or whose hook raises, is recorded in :attr:`PluginHost.errors`
-by name with its error; the other plugins keep working. ``STRIDEWISE_BLOCK_PLUGINS`` (comma
-separated names) keeps named plugins from loading at all.
+by name with its error; the other plugins keep working. Every hook is called through pluggy
+(``pm.subset_hook_caller``, one plugin at a time), so hook wrappers and call monitoring see
+each call. ``STRIDEWISE_BLOCK_PLUGINS`` (comma separated names) blocks plugins with pluggy's
+``set_blocked``: never imported, listed as blocked.
+
+Adapters are asked about a file in a documented order (``docs/plugins.md``): the names in
+``STRIDEWISE_ADAPTER_ORDER`` first, then the most specific (``specificity``), then built-in
+before plugin, then registration order.
 
 Importing a plugin and calling its hooks each run in a worker thread with a time budget
 (``STRIDEWISE_PLUGIN_TIMEOUT`` seconds, default 5): a plugin that loops forever while it is
