@@ -26,8 +26,6 @@ def _engine_modules() -> list[Path]:
 def test_no_engine_module_imports_another_modules_private_names() -> None:
     offenders = []
     for path in _engine_modules():
-        if path.name in ("runtime.py", "isolation.py"):  # not in this room's care (see report)
-            continue
         tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level > 0:
@@ -36,7 +34,9 @@ def test_no_engine_module_imports_another_modules_private_names() -> None:
                     for a in node.names
                     if a.name.startswith("_") and a.name != "__future__"
                 ]
-    assert offenders == []
+    # runtime.py (not this slice's file) still imports the old name; rules.py keeps it as an
+    # alias of rule_patterns until runtime.py imports that.
+    assert offenders == ["engine/runtime.py: _patterns"]
 
 
 def test_yaml_line_numbers_are_read_in_one_module() -> None:

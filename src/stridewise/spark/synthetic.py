@@ -84,11 +84,10 @@ class Population:
         for table in self.kinds.values():
             arrays = {}
             for name, values in table.items():
-                if name == "start":
-                    values = [dt.datetime.fromisoformat(v) for v in values]
-                elif types.get(name) == pa.date32():
-                    values = [None if v is None else dt.date.fromisoformat(v) for v in values]
-                elif name == "prior_bsi":
+                if name == "start" or types.get(name) == pa.date32():
+                    arrays[name] = pa.array(values, type=pa.string()).cast(types[name])
+                    continue
+                if name == "prior_bsi":
                     values = [
                         [{**p, "date": dt.date.fromisoformat(p["date"])} for p in v] for v in values
                     ]
@@ -123,7 +122,7 @@ def population(
         starts = day0 + ran * 86400 + rng.integers(0, 3600, ran.size)
         has_cadence = i % 4 != 1
         cadence: list[float | None] = (
-            [float(c) for c in rng.integers(158, 182, ran.size).tolist()]
+            rng.integers(158, 182, ran.size).astype(float).tolist()
             if has_cadence
             else [None] * ran.size
         )
@@ -134,11 +133,11 @@ def population(
                 "id": [f"{athlete}:run:{d}" for d in ran.tolist()],
                 "source": ["synthetic"] * ran.size,
                 "start": _iso(starts),
-                "distance_m": [round(k * 1000, 1) for k in km.tolist()],
-                "moving_time_s": [round(k * pace, 1) for k in km.tolist()],
+                "distance_m": np.round(km * 1000, 1).tolist(),
+                "moving_time_s": np.round(km * pace, 1).tolist(),
                 "cadence_spm": cadence,
                 "shoe_id": [f"{athlete}:shoe{s}" for s in shoe.tolist()],
-                "rpe": [float(r) for r in rng.integers(2, 9, ran.size).tolist()],
+                "rpe": rng.integers(2, 9, ran.size).astype(float).tolist(),
             },
         )
         pairs = int(shoe.max()) + 1 if shoe.size else 0
