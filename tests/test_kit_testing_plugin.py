@@ -66,6 +66,13 @@ class Greedy(Tiny):
         return path.suffix == ".tiny"
 
 
+class AnyXml(Tiny):
+    name = "anyxml"
+
+    def recognise(self, path):
+        return _first_line(path).startswith(b"<?xml") or super().recognise(path)
+
+
 class Slurper(Tiny):
     name = "slurper"
 
@@ -154,6 +161,7 @@ def test_a_good_adapter_passes_the_contract_and_reads_events(author: pytest.Pyte
     ("adapter", "complaint"),
     [
         ("Greedy", "recognise() claimed a junk input"),
+        ("AnyXml", "other-format.gpx: recognise() claimed a junk input"),
         ("Slurper", "recognise() read 4194304 bytes to decide"),
         ("Touchy", "recognise() raised IsADirectoryError"),
         ("Sloppy", "yielded an invalid run event 'x'"),
@@ -241,3 +249,21 @@ def test_a_stridewise_command_runs_with_a_plugin_that_is_not_installed(
         """,
     )
     result.assert_outcomes(passed=2)
+
+
+def test_the_other_format_samples_are_each_read_by_their_builtin_adapter(tmp_path: Path) -> None:
+    from stridewise.plugins import PluginHost
+    from stridewise.testing import OTHER_FORMATS, junk_files
+
+    junk_files(tmp_path)
+    adapters = PluginHost().adapters()
+    readers = {
+        name: [a.name for a in adapters if a.recognise(tmp_path / name)] for name in OTHER_FORMATS
+    }
+    assert readers == {
+        "other-format.gpx": ["gpx"],
+        "other-format.tcx": ["tcx"],
+        "other-format.fit": ["fit"],
+        "other-format.yaml": ["journal"],
+        "activities.csv": ["strava"],
+    }

@@ -62,6 +62,7 @@ BIG_JUNK_BYTES = 4 * 1024 * 1024
 
 __all__ = [
     "BIG_JUNK_BYTES",
+    "OTHER_FORMATS",
     "RECOGNISE_MAX_BYTES",
     "AdapterRun",
     "CliResult",
@@ -208,12 +209,36 @@ def _metered() -> Iterator[_Meter]:
         io.open = real_open
 
 
-def junk_files(folder: Path, suffixes: Iterable[str] = ()) -> list[Path]:
+#: Small files in the formats the built-in adapters read: a plugin's adapter must leave them
+#: to the built-ins (unless it reads a VARIANT of one of them: ``other_formats=False``).
+OTHER_FORMATS: dict[str, bytes] = {
+    "other-format.gpx": (
+        b'<?xml version="1.0"?><gpx version="1.1" creator="test" '
+        b'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        b'<trkpt lat="52.5" lon="13.4"><time>2026-03-02T07:00:00Z</time></trkpt>'
+        b"</trkseg></trk></gpx>\n"
+    ),
+    "other-format.tcx": (
+        b'<?xml version="1.0"?><TrainingCenterDatabase '
+        b'xmlns="http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"><Activities>'
+        b'<Activity Sport="Running"><Id>2026-03-02T07:00:00Z</Id></Activity>'
+        b"</Activities></TrainingCenterDatabase>\n"
+    ),
+    "other-format.fit": bytes([14, 16, 0x52, 0x08, 0, 0, 0, 0]) + b".FIT" + bytes(2),
+    "other-format.yaml": b"stridewise: journal\nruns: []\n",
+    "activities.csv": b"Activity ID,Activity Date,Activity Name,Activity Type,Elapsed Time\n",
+}
+
+
+def junk_files(
+    folder: Path, suffixes: Iterable[str] = (), *, other_formats: bool = True
+) -> list[Path]:
     """Write inputs no adapter should claim into ``folder`` and return them.
 
-    An empty file, random bytes, a short text, a large file of zeros, an empty folder, and for
-    each of ``suffixes`` (``".hrm"``) random bytes under that name, so an adapter that decides
-    by file name alone shows.
+    An empty file, random bytes, a short text, a large file of zeros, an empty folder, for
+    each of ``suffixes`` (``".hrm"``) random bytes under that name (so an adapter that decides
+    by file name alone shows), and with ``other_formats`` small GPX, TCX, FIT, journal and
+    Strava CSV files (:data:`OTHER_FORMATS`: the built-in adapters' formats).
     """
     folder.mkdir(parents=True, exist_ok=True)
     noise = random.Random(20261203).randbytes(4096)
@@ -226,6 +251,8 @@ def junk_files(folder: Path, suffixes: Iterable[str] = ()) -> list[Path]:
     for suffix in dict.fromkeys(suffixes):
         if suffix:
             made[f"renamed-noise{suffix}"] = noise
+    if other_formats:
+        made |= OTHER_FORMATS
     paths = []
     for name, data in made.items():
         path = folder / name
@@ -249,13 +276,15 @@ def adapter_contract_problems(
     workdir: Path,
     max_bytes: int = RECOGNISE_MAX_BYTES,
     expect_events: bool = True,
+    other_formats: bool = True,
 ) -> list[str]:
     """Every way ``adapter`` breaks the adapter contract on these files (empty: none).
 
     - it is an :class:`~stridewise.plugins.Adapter` with a name and a description;
     - ``recognise`` says True for each ``good`` file, and False, without raising and
       reading at most ``max_bytes``, for each ``junk`` file and for the generated
-      :func:`junk_files` (written under ``workdir``);
+      :func:`junk_files` (written under ``workdir``; with ``other_formats``, files of the
+      built-in adapters' formats too);
     - reading a good file yields only events that pass the schema (at least one if
       ``expect_events``) and raises nothing but ``InputError``;
     - reading a truncated copy of each good file raises nothing but ``InputError`` and never
@@ -273,7 +302,9 @@ def adapter_contract_problems(
     if not good_paths:
         problems.append(f"{adapter.name}: no good file given to check against")
     suffixes = ["".join(p.suffixes) for p in good_paths] + [p.suffix for p in good_paths]
-    junk_paths = [Path(p) for p in junk] + junk_files(workdir / "junk", suffixes)
+    junk_paths = [Path(p) for p in junk] + junk_files(
+        workdir / "junk", suffixes, other_formats=other_formats
+    )
 
     for path in good_paths:
         try:
@@ -404,7 +435,7 @@ def stridewise_read() -> Callable[[Adapter, Path | str], AdapterRun]:
 
 @pytest.fixture
 def stridewise_adapter_contract(tmp_path: Path) -> Callable[..., None]:
-    """``check(adapter, good, junk=(), max_bytes=65536, expect_events=True)``.
+    """``check(adapter, good, junk=(), max_bytes=65536, expect_events=True, other_formats=True)``.
 
     Fails the test with every breach of the adapter contract listed (see
     :func:`adapter_contract_problems`).
@@ -417,6 +448,7 @@ def stridewise_adapter_contract(tmp_path: Path) -> Callable[..., None]:
         *,
         max_bytes: int = RECOGNISE_MAX_BYTES,
         expect_events: bool = True,
+        other_formats: bool = True,
     ) -> None:
         problems = adapter_contract_problems(
             adapter,
@@ -425,6 +457,7 @@ def stridewise_adapter_contract(tmp_path: Path) -> Callable[..., None]:
             workdir=tmp_path / "stridewise-contract",
             max_bytes=max_bytes,
             expect_events=expect_events,
+            other_formats=other_formats,
         )
         if problems:
             _fail(f"adapter {getattr(adapter, 'name', adapter)!r} breaks the contract", problems)
