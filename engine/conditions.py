@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "MISSING",
     "OPERATORS",
     "ORDERED_TYPES",
+    "PLACEHOLDER",
     "PY_TYPES",
     "SYMBOLS",
     "Field",
@@ -72,6 +74,8 @@ __all__ = [
     "range_of",
     "resolve_operand",
     "resolve_param",
+    "rule_aliases",
+    "rule_patterns",
     "type_of",
     "value_of",
     "value_problem",
@@ -669,6 +673,27 @@ def catalogue_markdown() -> str:
             lines.append("| " + " | ".join(_md(c) for c in row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# A rule's patterns and card placeholders
+# ---------------------------------------------------------------------------------------------
+
+#: A placeholder in card text: ``{parameter}`` or ``{alias.field}`` of a bound fact.
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+
+
+def rule_patterns(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The patterns of a rule's ``when`` (a list, or the list under ``all``/``any``)."""
+    when = rule["when"]
+    if isinstance(when, list):
+        return when
+    return list(when.get("all") or when.get("any") or [])
+
+
+def rule_aliases(rule: Mapping[str, Any]) -> dict[str, str]:
+    """Alias -> fact type of the facts a rule binds."""
+    return {p.get("as", p["fact"]): p["fact"] for p in rule_patterns(rule) if "fact" in p}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from ..cards import fmt_value
 from ..conditions import (
     FACT_FIELDS,
     MISSING,
+    PLACEHOLDER,
     allowed_values,
     describe_test,
     domain_note,
@@ -25,15 +26,10 @@ from ..conditions import (
     passes,
     range_of,
     resolve_param,
-)
-from ..rules import (
-    PLACEHOLDER,
-    SCORE_VALUES,
-    Parameter,
-    RulePack,
     rule_aliases,
     rule_patterns,
 )
+from ..rules import SCORE_VALUES, Parameter, RulePack
 
 
 def _candidates(fact_type: str, field: str, ftype: str, operands: list[Any]) -> list[Any]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..cards import Card, fmt_value
+from ..compiler import CompiledRule
 from ..conditions import (
     FACT_FIELDS,
     MISSING,
@@ -17,13 +18,10 @@ from ..conditions import (
     ops,
     passes,
     resolve_param,
+    rule_patterns,
     value_of,
 )
-from ..rules import (
-    CompiledRule,
-    RulePack,
-    rule_patterns,
-)
+from ..rules import RulePack
 from ..runtime import Engine, Evaluation
 from .analysis import rule_params
 

@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..cards import fmt_value
-from ..conditions import FACT_FIELDS, value_problem
+from ..compiler import compile_packs, core_refusal
+from ..conditions import FACT_FIELDS, PLACEHOLDER, value_problem
 from ..errors import InputError, RulesetError
-from ..rules import (
-    PLACEHOLDER,
-    SUMMARY_MAX,
-    RulePack,
-    compile_packs,
-    core_refusal,
-    load_packs,
-)
+from ..rules import SUMMARY_MAX, RulePack, load_packs
 from .analysis import fragile_under_overrides, long_fill, never_fires, rule_params
 from .cases import case_facts
 from .inventory import did_you_mean, pack_line
