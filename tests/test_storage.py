@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import multiprocessing
 import re
 import sqlite3
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from stridewise.adapters.journal import read_journal
-from stridewise.engine.events import Event, Run, load_event
+from stridewise.engine.events import Event, Run, dump_stored_event, load_event
 from stridewise.plugins import Skipped
 from stridewise.storage import (
     ClinicRow,
@@ -40,6 +41,11 @@ REPO = Path(__file__).parent.parent
 KEY_A = "sk_clinic_a_0123456789"
 KEY_B = "sk_clinic_b_9876543210"
 AT = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+ALL_VERSIONS = [m.version for m in migrations.MIGRATIONS]
+
+
+def counts(result: PutResult) -> tuple[int, int, int]:
+    return result.added, result.already_stored, result.updated
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -142,8 +148,9 @@ def test_the_same_batch_posted_twice_is_stored_once(store: ServiceStore) -> None
     batch = every_kind()
     first = store.put_events("clinic-a", "ath-1", batch)
     again = store.put_events("clinic-a", "ath-1", batch)
-    assert first == PutResult(added=len(batch), already_stored=0)
-    assert again == PutResult(added=0, already_stored=len(batch))
+    assert counts(first) == (len(batch), 0, 0)
+    assert counts(again) == (0, len(batch), 0)
+    assert again.version == first.version == store.athlete_version("clinic-a", "ath-1")
     assert sorted(store.events("clinic-a", "ath-1"), key=lambda e: e.id) == sorted(
         batch, key=lambda e: e.id
     )
@@ -165,21 +172,41 @@ def test_a_run_sent_again_with_corrected_content_replaces_the_stored_one(
 ) -> None:
     store.put_events("clinic-a", "ath-1", [run(1, 8.0), run(2, 9.0)])
     result = store.put_events("clinic-a", "ath-1", [run(1, 10.0), run(2, 9.0), run(3)])
-    assert result == PutResult(added=1, already_stored=1, updated=1)
+    assert counts(result) == (1, 1, 1)
     by_id = {e.id: e for e in store.events("clinic-a", "ath-1")}
     assert isinstance(by_id["run-1"], Run)
     assert by_id["run-1"].distance_m == 10_000.0
     assert len(by_id) == 3
 
 
+def test_the_athlete_version_changes_with_every_change_and_is_never_given_twice(
+    store: ServiceStore,
+) -> None:
+    assert store.athlete_version("clinic-a", "ath-1") is None
+    v1 = store.put_events("clinic-a", "ath-1", runs(3)).version
+    assert v1 is not None and store.athlete_version("clinic-a", "ath-1") == v1
+    assert store.put_events("clinic-a", "ath-1", runs(3)).version == v1  # nothing changed
+    store.record_feedback("clinic-a", "ath-1", "svc", "u-1", "accepted", None, AT)
+    assert store.athlete_version("clinic-a", "ath-1") == v1  # feedback is not an event
+    v2 = store.put_events("clinic-a", "ath-1", [run(1, 12.0)]).version  # a corrected run
+    v3 = store.put_events("clinic-a", "ath-1", [run(7)]).version  # a new one
+    assert v2 is not None and v3 is not None and v1 < v2 < v3
+    other = store.put_events("clinic-b", "ath-1", runs(1)).version
+    assert other not in (v1, v2, v3)
+    store.delete_athlete("clinic-a", "ath-1")
+    assert store.athlete_version("clinic-a", "ath-1") is None
+    again = store.put_events("clinic-a", "ath-1", runs(3)).version
+    assert again is not None and again not in (v1, v2, v3)  # a cache of the old one is stale
+
+
 def test_an_event_repeated_inside_one_batch_is_stored_once(store: ServiceStore) -> None:
     result = store.put_events("clinic-a", "ath-1", [run(1), run(2), run(1)])
-    assert result == PutResult(added=2, already_stored=1)
+    assert counts(result) == (2, 1, 0)
     assert len(store.events("clinic-a", "ath-1")) == 2
 
 
 def test_an_empty_batch_stores_nothing_and_makes_no_athlete(store: ServiceStore) -> None:
-    assert store.put_events("clinic-a", "ath-1", []) == PutResult(0, 0)
+    assert store.put_events("clinic-a", "ath-1", []) == PutResult(0, 0, 0, None)
     assert store.athletes("clinic-a") == []
 
 
@@ -350,7 +377,7 @@ def test_keys_are_stored_only_as_hashes_never_the_key(store: ServiceStore, url: 
         store.add_clinic("clinic-c", hash_key("k").upper(), {})
     everything = [
         str(row)
-        for table in sorted(migrations.TABLES)
+        for table in sorted(migrations.TABLES - {"version_counter"})  # (SQLite's; one number)
         for row in raw_rows(url, f"SELECT * FROM {table}")
     ]
     dump = "\n".join(everything)
@@ -467,16 +494,28 @@ def test_an_older_database_is_brought_up_to_date_keeping_its_data(url: str) -> N
     try:
         assert old.schema_versions() == [1]
         old.add_clinic("clinic-a", hash_key(KEY_A), {})
-        old.put_events("clinic-a", "ath-1", runs(4))
     finally:
         old.close()
+    # an athlete with four runs, as version 1 of the schema kept them
+    raw_execute(
+        url,
+        "INSERT INTO athletes (clinic, athlete, created_at) VALUES ('clinic-a', 'ath-1', 'x')",
+        *(
+            "INSERT INTO events (clinic, athlete, event_id, kind, day, body) VALUES "
+            f"('clinic-a', 'ath-1', '{e.id}', 'run', '{e.day}', "
+            f"'{json.dumps(dump_stored_event(e))}')"
+            for e in runs(4)
+        ),
+    )
     assert raw_rows(url, "SELECT count(*) FROM schema_version") == [(1,)]
     with open_store(url) as new:
-        assert new.schema_versions() == [1, 2, 3]
-        assert len(new.events("clinic-a", "ath-1")) == 4
+        assert new.schema_versions() == ALL_VERSIONS
+        assert new.events("clinic-a", "ath-1") == runs(4)
         new.record_feedback("clinic-a", "ath-1", "svc", "u-1", "accepted", None, AT)
+        assert new.athlete_version("clinic-a", "ath-1") == 0  # made before versions were kept
+        assert new.put_events("clinic-a", "ath-1", [run(9)]).version not in (None, 0)
     applied = raw_rows(url, "SELECT version, applied_at FROM schema_version ORDER BY version")
-    assert [v for v, _ in applied] == [1, 2, 3]
+    assert [v for v, _ in applied] == ALL_VERSIONS
     assert [a for _, a in applied] == sorted(a for _, a in applied)  # applied in version order
 
 
@@ -495,11 +534,8 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(url: str) 
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert raw_rows(url, "SELECT version FROM schema_version ORDER BY version") == [
-        (1,),
-        (2,),
-        (3,),
-    ]
+    versions = raw_rows(url, "SELECT version FROM schema_version ORDER BY version")
+    assert [v for (v,) in versions] == ALL_VERSIONS
 
 
 def test_a_database_made_by_a_newer_stridewise_is_refused(url: str) -> None:
@@ -640,6 +676,7 @@ def test_put_result_fields_are_what_the_service_reports() -> None:
         "added",
         "already_stored",
         "updated",
+        "version",
     ]
 
 
@@ -649,7 +686,7 @@ def test_a_postgresql_url_can_turn_synchronous_commit_off(pg_url: str) -> None:
         assert isinstance(s, SQLStore)
         conn: Any = s._conn()
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
-        assert s.schema_versions() == [1, 2, 3]
+        assert s.schema_versions() == ALL_VERSIONS
 
 
 @pytest.mark.parametrize(

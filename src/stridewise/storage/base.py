@@ -77,6 +77,9 @@ class PutResult:
     added: int  # new event ids
     already_stored: int  # ids stored before with the same content (or repeated in the batch)
     updated: int = 0  # ids stored before with other content, now replaced
+    #: the athlete's version after the put (see :meth:`ServiceStore.athlete_version`); None for
+    #: an empty batch to an athlete with nothing stored
+    version: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,6 +157,13 @@ class ServiceStore(abc.ABC):
     @abc.abstractmethod
     def athletes(self, clinic: str) -> list[str]:
         """The clinic's athletes that have anything stored, sorted."""
+
+    @abc.abstractmethod
+    def athlete_version(self, clinic: str, athlete: str) -> int | None:
+        """A number that changes whenever the athlete's events change (store-wide, never given
+        twice: an athlete deleted and made again gets a new one), or None when nothing is
+        stored. A cache of the athlete's events reads the version *before* the events and
+        keeps both; when the version read later differs, the events are read again."""
 
     @abc.abstractmethod
     def has_athlete(self, clinic: str, athlete: str) -> bool:
@@ -348,7 +358,7 @@ class SQLStore(ServiceStore, Generic[C]):
                 repeated += 1
             batch[event.id] = (event.kind, event.day.isoformat(), body)
         if not batch:
-            return PutResult(0, 0)
+            return PutResult(0, 0, version=self.athlete_version(clinic, athlete))
         ids = list(batch)
         with (
             self._translated(f"could not store the events of athlete {athlete!r}"),
@@ -361,11 +371,31 @@ class SQLStore(ServiceStore, Generic[C]):
                 self._insert_events(cur, clinic, athlete, [(i, *batch[i]) for i in new])
             if changed:
                 self._update_events(cur, clinic, athlete, [(i, *batch[i]) for i in changed])
+            if new or changed:
+                version = self._next_version(cur)
+                cur.execute(
+                    self._q("UPDATE athletes SET version = ? WHERE clinic = ? AND athlete = ?"),
+                    (version, clinic, athlete),
+                )
+            else:
+                cur.execute(
+                    self._q("SELECT version FROM athletes WHERE clinic = ? AND athlete = ?"),
+                    (clinic, athlete),
+                )
+                (version,) = cur.fetchone()
         return PutResult(
             added=len(new),
             already_stored=len(ids) - len(new) - len(changed) + repeated,
             updated=len(changed),
+            version=version,
         )
+
+    def _next_version(self, cur: Cursor) -> int:
+        """The next store-wide version (inside a write transaction)."""
+        cur.execute("UPDATE version_counter SET n = n + 1 WHERE one = 1")
+        cur.execute("SELECT n FROM version_counter WHERE one = 1")
+        (n,) = cur.fetchone()
+        return int(n)
 
     # Statements a backend may do its own way (PostgreSQL: one statement over arrays).
 
@@ -434,6 +464,14 @@ class SQLStore(ServiceStore, Generic[C]):
             (clinic,),
         )
         return [a for (a,) in rows]
+
+    def athlete_version(self, clinic: str, athlete: str) -> int | None:
+        rows = self._fetch(
+            f"could not look athlete {athlete!r} up",
+            "SELECT version FROM athletes WHERE clinic = ? AND athlete = ?",
+            (clinic, athlete),
+        )
+        return int(rows[0][0]) if rows else None
 
     def has_athlete(self, clinic: str, athlete: str) -> bool:
         rows = self._fetch(

@@ -19,13 +19,15 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]  # ``{serial}`` is the dialect's auto-numbered key column
+    postgresql: tuple[str, ...] | None = None  # PostgreSQL's own statements, when they differ
 
     def sql(self, dialect: str) -> list[str]:
         serial = {
             "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
             "postgresql": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         }[dialect]
-        return [s.format(serial=serial) for s in self.statements]
+        own = self.postgresql if dialect == "postgresql" else None
+        return [s.format(serial=serial) for s in (own or self.statements)]
 
 
 #: The version table every store makes first (not a migration itself).
@@ -88,12 +90,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         "events by day (an athlete's history up to a date)",
         ("CREATE INDEX events_by_day ON events (clinic, athlete, day)",),
     ),
+    Migration(
+        4,
+        "a version per athlete that changes with every change of their events (for caches)",
+        (
+            "ALTER TABLE athletes ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+            # one store-wide counter: a version is never given twice, not even to an athlete
+            # deleted and made again
+            "CREATE TABLE version_counter ("
+            " one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL)",
+            "INSERT INTO version_counter (one, n) VALUES (1, 0)",
+        ),
+        postgresql=(
+            "ALTER TABLE athletes ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+            "CREATE SEQUENCE athlete_versions",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
 #: Every table the migrations make (plus the version table): a database with other tables
 #: belongs to another application and is refused.
-TABLES = frozenset({"schema_version", "clinics", "api_keys", "athletes", "events", "feedback"})
+TABLES = frozenset(
+    {"schema_version", "clinics", "api_keys", "athletes", "events", "feedback", "version_counter"}
+)
 
 
 def pending(applied: set[int], upto: int = LATEST) -> list[Migration]:

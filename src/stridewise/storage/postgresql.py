@@ -172,6 +172,11 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
                 exists = True
             yield cur, exists
 
+    def _next_version(self, cur: Cursor) -> int:
+        cur.execute("SELECT nextval('athlete_versions')")
+        (n,) = cur.fetchone()
+        return int(n)
+
     def _stored_bodies(
         self, cur: Cursor, clinic: str, athlete: str, ids: list[str]
     ) -> dict[str, str]:
