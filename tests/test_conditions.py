@@ -326,3 +326,16 @@ def test_a_misspelt_site_is_refused_when_the_pack_loads() -> None:
     )
     with pytest.raises(RulesetError, match=r"never takes 'gravel' \(parameter \$where\)"):
         parse_pack(text, origin="param.yaml")
+
+
+def test_the_whole_pack_in_the_reference_page_loads_and_passes_its_own_cases() -> None:
+    """The example a new author copies from docs/packs.md is a working pack."""
+    from stridewise.engine.packs import lint_pack, run_pack_tests
+
+    page = (REPO / "docs" / "packs.md").read_text("utf-8")
+    example = page.split("## A whole pack", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    pack = parse_pack(example, origin="docs/packs.md")
+    report = run_pack_tests([pack])
+    assert [c.failures for c in report.cases] == [(), ()]
+    assert report.coverage[0].percent == 100.0
+    assert [f for f in lint_pack(pack) if f.severity == "error"] == []
