@@ -12,7 +12,8 @@ at random:
 
 1. put one new run (a new event id: one transaction with the athlete's lock, one insert);
 2. put the same run again (the idempotent path: nothing written);
-3. load the athlete's year of events (366 events through ``load_stored_json``);
+3. load the athlete's year of events (366 events through ``load_stored_json``), and look
+   the athlete's version up (what a cache of the events checks instead);
 4. put one new run and load the year, as the service does for "post one new run, get cards";
 5. 8 threads putting new runs at once, each for athletes of its own (the service's request
    threads): puts per second, median and p99.
@@ -118,6 +119,9 @@ def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
         a = rng.randrange(athletes)
         assert len(store.events(CLINIC, f"athlete-{a}")) >= per_year
 
+    def version() -> None:
+        assert store.athlete_version(CLINIC, f"athlete-{rng.randrange(athletes)}") is not None
+
     def put_and_load() -> None:
         a = rng.randrange(athletes)
         store.put_events(CLINIC, f"athlete-{a}", [new_run(a, next(counter))])
@@ -135,10 +139,11 @@ def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
         ("put one new run", new),
         ("put the same run again", (statistics.median(again), again[int(len(again) * 0.99)])),
         ("load one year (366+ events)", timed(load_year, reps)),
+        ("athlete_version (cache check)", timed(version, reps)),
         ("put one run + load the year", timed(put_and_load, reps)),
     ]
     for label, (median, p99) in rows:
-        print(f"  {label:<30} median {median:7.2f} ms   p99 {p99:7.2f} ms")
+        print(f"  {label:<31} median {median:7.2f} ms   p99 {p99:7.2f} ms")
     concurrent(store, athletes, reps, threads=8)
 
 
