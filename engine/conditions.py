@@ -48,6 +48,7 @@ from .events import DISORDERED_EATING, SEXES, SIDES, SITES, SURFACES
 __all__ = [
     "CATALOGUE",
     "FACT_FIELDS",
+    "FACT_TYPES",
     "MISSING",
     "OPERATORS",
     "ORDERED_TYPES",

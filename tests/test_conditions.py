@@ -339,3 +339,20 @@ def test_the_whole_pack_in_the_reference_page_loads_and_passes_its_own_cases() -
     assert [c.failures for c in report.cases] == [(), ()]
     assert report.coverage[0].percent == 100.0
     assert [f for f in lint_pack(pack) if f.severity == "error"] == []
+
+
+def test_an_author_can_list_the_fields_from_the_command_line() -> None:
+    from click.testing import CliRunner
+
+    from stridewise.cli_rulesets import rulesets
+
+    result = CliRunner().invoke(rulesets, ["fields", "--json", "pain", "injury"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["pain", "injury"]
+    assert doc["pain"]["severity"] == CATALOGUE["pain"]["severity"].to_dict()
+    assert doc["pain"]["severity"]["min"] == 0 and doc["pain"]["severity"]["max"] == 10
+    text = CliRunner().invoke(rulesets, ["fields", "nutrition"])
+    assert text.exit_code == 0 and "energy left for the body after training" in text.stdout
+    bad = CliRunner().invoke(rulesets, ["fields", "pains"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: no fact type 'pains'")

@@ -260,6 +260,38 @@ def lint_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
     sys.exit(1 if errors else 0)
 
 
+@rulesets.command("fields")
+@click.argument("fact_types", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def fields_cmd(fact_types: tuple[str, ...], as_json: bool) -> None:
+    """The facts rules can test and their fields: type, unit, values, meaning.
+
+    FACT_TYPES narrows the list (e.g. pain injury). The same catalogue the loader, lint and
+    docs/packs.md use.
+    """
+    from stridewise.engine.conditions import CATALOGUE, FACT_TYPES, domain_note
+
+    unknown = [t for t in fact_types if t not in CATALOGUE]
+    if unknown:
+        raise StridewiseError(
+            f"no fact type {', '.join(map(repr, unknown))} (known: {', '.join(CATALOGUE)})"
+        )
+    kinds = list(fact_types) or list(CATALOGUE)
+    if as_json:
+        doc = {k: {n: f.to_dict() for n, f in CATALOGUE[k].items()} for k in kinds}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    out = wide()
+    for kind in kinds:
+        table = Table(title=f"{kind}: {FACT_TYPES[kind]}", title_justify="left")
+        for column in ("field", "type", "unit", "values", "meaning"):
+            table.add_column(column, overflow="fold")
+        for f in CATALOGUE[kind].values():
+            values = ", ".join(f.allowed) if f.allowed else domain_note(kind, f.name).strip(" ()")
+            table.add_row(f.name, f.type, f.unit or "", values, f.description)
+        out.print(table)
+
+
 @rulesets.command("profile")
 @click.argument("profile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_packs_option
