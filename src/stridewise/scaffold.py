@@ -412,7 +412,11 @@ def new() -> None:
 
 
 def _command(kind: str, what: str) -> click.Command:
-    @click.command(name=kind, help=f"Write a {what} package for NAME that passes its tests.")
+    article = "an" if what[0] in "aeiou" else "a"
+
+    @click.command(
+        name=kind, help=f"Write {article} {what} package for NAME that passes its tests."
+    )
     @click.argument("name")
     @click.option(
         "--dir",
