@@ -55,7 +55,8 @@ def test_explain_reads_files_and_packs_with_one_plugin_host(hosts: list[PluginHo
 
 
 def test_the_commands_share_one_console_setup() -> None:
-    assert cli_module.console is shell.console is rulesets_module.console
+    assert cli_module.console is shell.console  # prose and cards, word-wrapped
+    assert rulesets_module.console is shell.line_console  # one record a line, never cut
     assert cli_module.err_console is shell.err_console is rulesets_module.err_console
     assert cli_module.STYLE is rulesets_module.STYLE
     assert rulesets_module.escape is shell.escape  # the name plugins import keeps working

@@ -23,7 +23,6 @@ from stridewise.cli_shell import (
     STYLE,
     ShellCommand,
     ShellGroup,
-    console,
     err_console,
     escape,
     plain,
@@ -31,6 +30,9 @@ from stridewise.cli_shell import (
     warn,
     warn_plugin_errors,
     wide,
+)
+from stridewise.cli_shell import (
+    line_console as console,
 )
 from stridewise.engine.cards import fmt_value
 from stridewise.engine.errors import RulesetError, StridewiseError

@@ -1,8 +1,9 @@
 """The shell every ``stridewise`` command runs in: one console setup, one error handler, one
 plugin host per command run.
 
-- :data:`console` / :data:`err_console` print results and messages (soft-wrapped: a line is
-  never cut in the middle of a path or a rule key); :func:`wide` is the console for tables.
+- :data:`console` prints prose and cards (word-wrapped), :data:`line_console` records one per
+  line and :data:`err_console` messages on stderr (soft-wrapped: a line is never cut in the
+  middle of a path or a rule key); :func:`wide` is the console for tables.
 - :func:`plain` and :func:`escape` make text from files, plugins and packs safe to print
   (control characters and bidi overrides removed, rich markup made literal).
 - :class:`ShellGroup` / :class:`ShellCommand` run a command under :func:`guarded`: a
@@ -41,6 +42,7 @@ __all__ = [
     "err_console",
     "escape",
     "guarded",
+    "line_console",
     "plain",
     "plugin_host",
     "warn",
@@ -54,7 +56,12 @@ STYLE = {
     "warning": "bold black on yellow",
     "info": "bold white on blue",
 }
-console = Console(soft_wrap=True)
+#: Prose and cards (Markdown detail is word-wrapped at the terminal's width).
+console = Console()
+#: Records one per line (findings, rule keys, paths): soft-wrapped, so a line is never cut
+#: and a pipe or a test sees it whole.
+line_console = Console(soft_wrap=True)
+#: Errors, warnings and notes on stderr, soft-wrapped.
 err_console = Console(stderr=True, soft_wrap=True)
 
 #: Control characters (C0 but tab and newline, DEL, C1) and the invisible format characters
@@ -77,8 +84,9 @@ def escape(value: object, *, lines: bool = False) -> str:
 
 
 def wide() -> Console:
-    """The console, or a wide one when output goes to a file or pipe (rich assumes 80 there)."""
-    return console if console.is_terminal else Console(width=200, soft_wrap=True)
+    """The line console, or a wide one when output goes to a file or pipe (rich assumes 80
+    columns there)."""
+    return line_console if line_console.is_terminal else Console(width=200, soft_wrap=True)
 
 
 def warn(message: object) -> None:
