@@ -16,9 +16,7 @@ from typing import Any, ClassVar
 from ..errors import InputError, RulesetError, StridewiseError
 from ..events import load_event
 from ..facts import History
-from ..rules import (
-    RulePack,
-)
+from ..rules import RulePack
 from ..runtime import Engine
 from ..yamldoc import check_schema, line_of, parse_yaml
 from .inventory import QUALIFIED_RULE, did_you_mean, error_dict, pack_line

@@ -12,11 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RulesetError
-from ..rules import (
-    RulePack,
-    iter_pack_files,
-    load_packs,
-)
+from ..rules import RulePack, iter_pack_files, load_packs
 from ..yamldoc import line_of, parse_yaml
 
 #: A rule named with its pack: ``pack-id/rule-id``.

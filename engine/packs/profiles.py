@@ -15,13 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import RulesetError
-from ..rules import (
-    PHYSICIAN,
-    SUMMARY_MAX,
-    RulePack,
-    load_packs,
-    markup_problem,
-)
+from ..rules import PHYSICIAN, SUMMARY_MAX, RulePack, load_packs, markup_problem
 from ..runtime import Engine, Wording
 from ..yamldoc import check_schema, line_of, line_table, parse_yaml, read_text
 from .analysis import card_of, long_fill, never_fires, placeholder_problem
