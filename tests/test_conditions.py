@@ -356,3 +356,10 @@ def test_an_author_can_list_the_fields_from_the_command_line() -> None:
     assert text.exit_code == 0 and "energy left for the body after training" in text.stdout
     bad = CliRunner().invoke(rulesets, ["fields", "pains"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: no fact type 'pains'")
+
+
+def test_the_reference_page_explains_every_operator_of_the_language() -> None:
+    page = (REPO / "docs" / "packs.md").read_text("utf-8")
+    table = page.split("## The condition language", 1)[1].split("## Test cases", 1)[0]
+    for op in conditions.OPERATORS:
+        assert f"{{{op}: " in table or (op == "eq" and "`field: value`" in table), op
