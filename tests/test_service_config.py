@@ -61,3 +61,14 @@ def test_keys_are_random_and_only_their_hash_is_kept() -> None:
     assert key_from_headers(None, a) == a
     assert key_from_headers("Basic abc", None) is None
     assert key_from_headers(None, None) is None
+
+
+def test_serve_with_a_store_it_cannot_open_says_so_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from stridewise.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--store", "sqlite:///"])
+    assert result.exit_code == 2
+    assert "error:" in result.stderr and "give a database file" in result.stderr
+    assert "Traceback" not in result.output + result.stderr

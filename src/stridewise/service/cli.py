@@ -45,6 +45,11 @@ def serve(
     config = load_config(config_path).replace(
         host=host, port=port, store=store, workers=workers, processes=processes
     )
+    from stridewise.storage import open_store
+
+    # A store that cannot be opened (a bad URL, PostgreSQL down) is one clear error line here,
+    # not a traceback from inside the server's start-up.
+    open_store(config.store_url).close()
     click.echo(
         f"stridewise service on http://{config.host}:{config.port} "
         f"(store {_redacted(config.store_url)}, {config.processes} process(es), "
