@@ -58,7 +58,7 @@ SIDES = ("left", "right", "both", "none")
 SEXES = ("female", "male", "other")
 DISORDERED_EATING = ("none", "some_restriction", "current_or_past", "diagnosed")
 
-#: Bone sites. High-risk sites (``../shared/domain.md``, "Sites") need a physician and imaging.
+#: Bone sites. High-risk sites (``docs/evidence.md``) need a physician and imaging.
 HIGH_RISK_SITES = frozenset(
     {
         "femoral_neck",

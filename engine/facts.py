@@ -3,7 +3,7 @@
 Every formula lives here, once, written over whole daily series with numpy: :class:`Series`
 computes every metric for every day of the history in one pass, so "as of one day" and a
 timeline replay read the same arrays (a replay never recomputes the history per day).
-Definitions follow ``../shared/domain.md``:
+Definitions follow ``docs/evidence.md`` (thresholds and their sources):
 
 - rolling ACWR = 7-day load / (28-day load / 4) (Gabbett 2016), reported with the two
   numbers it divides (``load_7d_km`` and ``weekly_avg_28d_km``); for a week that repeats it is
@@ -1817,7 +1817,7 @@ def walk_run_ladder(
 ) -> tuple[list[int], list[LadderState]]:
     """Replay the walk-run ladder from clearance: the state after each day with an event.
 
-    Rules (army RCT, table 1, as summarised in ``../shared/domain.md``): 6 phases, each done at
+    Rules (army RCT, table 1, as summarised in ``docs/evidence.md``): 6 phases, each done at
     least :data:`LADDER_SESSIONS_PER_PHASE` times; a run day is one session; do not progress
     with pain or swelling (a pain report after a session means that session does not count);
     pain that lasts (reported after rest, at rest or at night) steps back one phase. A run after

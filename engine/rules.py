@@ -749,6 +749,3 @@ from .compiler import PHASE_FACT as PHASE_FACT  # noqa: E402
 from .compiler import CompiledRule as CompiledRule  # noqa: E402
 from .compiler import compile_packs as compile_packs  # noqa: E402
 from .compiler import core_refusal as core_refusal  # noqa: E402
-
-#: The name runtime.py imports (kept until it imports :func:`rule_patterns`).
-_patterns = rule_patterns

@@ -14,6 +14,7 @@ from typing import Any
 from .arbitration import Precedence, arbitrate
 from .backend import Firing, RulesBackend
 from .cards import Card, card_uuid, fmt_value
+from .conditions import rule_patterns
 from .errors import EngineError, IncompleteEvaluation, RulesetError
 from .events import Event
 from .facts import History
@@ -22,7 +23,6 @@ from .rules import (
     PLACEHOLDER,
     CompiledRule,
     RulePack,
-    _patterns,
     compile_packs,
     core_refusal,
     markup_problem,
@@ -557,7 +557,7 @@ def _fields_used(
             for m in PLACEHOLDER.finditer(text):
                 if m.group(2) is not None:
                     shown.setdefault(m.group(1), set()).add(m.group(2))
-        for n, pattern in enumerate(_patterns(rule.rule)):
+        for n, pattern in enumerate(rule_patterns(rule.rule)):
             fact_type = str(pattern.get("fact") or pattern.get("absent"))
             alias = pattern.get("as", fact_type) if "fact" in pattern else f"absent{n}"
             fields.setdefault(fact_type, set()).update(rule.used_fields.get(alias, ()))
