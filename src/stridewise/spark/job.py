@@ -143,6 +143,12 @@ def command(
     available_now: bool,
     max_files_per_trigger: int | None,
 ) -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "stridewise spark-job needs PySpark: pip install 'stridewise[spark]' (and Java 17)"
+        ) from None
     from stridewise.spark import evaluate_cards, start_stream
 
     day, first, last = _date(as_of), _date(start), _date(end)
