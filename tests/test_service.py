@@ -30,6 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     profile.write_text(
         "clinic: {id: hillside, name: Hillside Physio}\n"
         "parameters:\n  footwear: {replace_km: 900}\n"
+        "wording:\n  footwear/shoe-approaching:\n"
+        "    summary: \"Hillside: '{shoe.name}' has {shoe.distance_km} km, book a fitting "
+        'before {replace_km} km."\n'
     )
     srv = start_server(
         folder,
@@ -110,8 +113,9 @@ def _day_shoe_passes(events: list[dict[str, Any]], km: float) -> dt.date:
 
 
 def test_each_clinics_key_selects_its_profile(server: Server) -> None:
-    """Riverside uses the packs' default (replace at 500 km), Hillside's profile says 900 km:
-    at 700 km only Riverside's runner is told to replace the shoes."""
+    """Riverside uses the packs' default (replace at 500 km), Hillside's profile says 900 km
+    and words the reminder its own way: at 700 km only Riverside's runner is told to replace
+    the shoes, and Hillside's runner reads Hillside's words."""
     events = year_of_training(4, shoe_km=0)
     day = _day_shoe_passes(events, 700).isoformat()
     seen = {}
@@ -119,9 +123,14 @@ def test_each_clinics_key_selects_its_profile(server: Server) -> None:
         with server.client(clinic) as c:
             assert post(c, "same-runner", events).status_code == 200
             cards = c.get("/athletes/same-runner/cards", params={"as_of": day}).json()["cards"]
-        seen[clinic] = {card["rule_id"] for card in cards if card["ruleset_id"] == "footwear"}
+        seen[clinic] = {
+            card["rule_id"]: card["summary"] for card in cards if card["ruleset_id"] == "footwear"
+        }
     assert "shoe-worn" in seen["riverside"], seen
     assert "shoe-worn" not in seen["hillside"], seen
+    # Hillside's own words, with its parameter filled in
+    assert seen["hillside"]["shoe-approaching"].startswith("Hillside: 'Pegasus' has 7"), seen
+    assert "before 900 km" in seen["hillside"]["shoe-approaching"], seen
 
 
 def test_a_timeline_gives_every_day_of_the_range(server: Server) -> None:
