@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import multiprocessing
 import re
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stridewise.adapters.journal import read_journal
 from stridewise.engine.events import Event, Run, dump_stored_event, load_event
@@ -197,6 +200,38 @@ def test_the_athlete_version_changes_with_every_change_and_is_never_given_twice(
     assert store.athlete_version("clinic-a", "ath-1") is None
     again = store.put_events("clinic-a", "ath-1", runs(3)).version
     assert again is not None and again not in (v1, v2, v3)  # a cache of the old one is stale
+
+
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 12), st.sampled_from([5.0, 8.0, 12.0])), max_size=8),
+        max_size=5,
+    )
+)
+def test_any_sequence_of_batches_stores_each_event_once_with_its_latest_content(
+    store: ServiceStore, batches: list[list[tuple[int, float]]]
+) -> None:
+    athlete = f"h-{next(_examples)}"  # one store per test, a fresh athlete per example
+    model: dict[str, float] = {}
+    for batch in batches:
+        latest: dict[str, float] = {}
+        repeats = 0
+        for n, km in batch:
+            repeats += f"run-{n}" in latest
+            latest[f"run-{n}"] = km
+        added = sum(i not in model for i in latest)
+        updated = sum(i in model and model[i] != km for i, km in latest.items())
+        result = store.put_events("clinic-a", athlete, [run(n, km) for n, km in batch])
+        assert counts(result) == (added, len(latest) - added - updated + repeats, updated)
+        model.update(latest)
+    stored = {e.id: e for e in store.events("clinic-a", athlete)}
+    assert {i: e.distance_m / 1000 for i, e in stored.items() if isinstance(e, Run)} == model
 
 
 def test_an_event_repeated_inside_one_batch_is_stored_once(store: ServiceStore) -> None:
