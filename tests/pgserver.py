@@ -25,7 +25,20 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path(os.environ.get("STRIDEWISE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """``$STRIDEWISE_PG_BIN``, else the newest Debian PostgreSQL (15 is what CI installs)."""
+    given = os.environ.get("STRIDEWISE_PG_BIN")
+    if given:
+        return Path(given)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 SUPERUSER = "stridewise"
 
 
