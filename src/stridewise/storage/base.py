@@ -18,6 +18,8 @@ Guarantees (tested on SQLite and PostgreSQL alike, ``tests/test_storage.py``):
   the athlete itself in one transaction.
 * **Key hashes only.** :meth:`ServiceStore.add_clinic` takes the SHA-256 of an API key
   (:func:`hash_key`) and refuses anything else, so a raw key cannot be stored by mistake.
+* **Versions.** :meth:`ServiceStore.athlete_version` changes with every change of an athlete's
+  events and is never given twice, so a cache of the events knows when to read them again.
 """
 
 from __future__ import annotations
