@@ -49,7 +49,9 @@ class PgServer:
         self.durable = durable  # fsync and synchronous commits on (the benchmark), or off
         self.password = secrets.token_hex(12)
         self.port = _free_port()
-        self.base = Path(tempfile.mkdtemp(prefix="stridewise-pg-"))
+        # as root, the server's user must reach the folder: /tmp, whatever $TMPDIR says
+        top = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.base = Path(tempfile.mkdtemp(prefix="stridewise-pg-", dir=top))
         self.data = self.base / "data"
         self.sock = self.base / "sock"
         self.log = self.base / "server.log"
