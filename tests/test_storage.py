@@ -59,9 +59,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return pg_url
 
 
-@pytest.fixture
-def store(url: str) -> Iterator[ServiceStore]:
-    with open_store(url) as s:
+@pytest.fixture(params=[0, 50], ids=["uncached", "cached"])
+def store(url: str, request: pytest.FixtureRequest) -> Iterator[ServiceStore]:
+    """The store, without and with its cache of athletes' events (every store test runs on
+    both: the cache must never change an answer)."""
+    with open_store(url, cache_athletes=request.param) as s:
         s.add_clinic("clinic-a", hash_key(KEY_A), {"profile": "sports-medicine"})
         s.add_clinic("clinic-b", hash_key(KEY_B), "default")
         yield s
@@ -232,6 +234,48 @@ def test_any_sequence_of_batches_stores_each_event_once_with_its_latest_content(
         model.update(latest)
     stored = {e.id: e for e in store.events("clinic-a", athlete)}
     assert {i: e.distance_m / 1000 for i, e in stored.items() if isinstance(e, Run)} == model
+
+
+def test_a_cached_store_sees_what_another_process_wrote_or_erased(
+    store: ServiceStore, url: str
+) -> None:
+    cached = open_store(url, cache_athletes=10)
+    try:
+        cached.put_events("clinic-a", "ath-1", runs(3))
+        assert len(cached.events("clinic-a", "ath-1")) == 3  # read: now in its cache
+        store.put_events("clinic-a", "ath-1", [run(1, 21.1), run(5)])  # another writer
+        by_id = {e.id: e for e in cached.events("clinic-a", "ath-1")}
+        assert len(by_id) == 4 and isinstance(by_id["run-1"], Run)
+        assert by_id["run-1"].distance_m == 21_100.0
+        store.delete_athlete("clinic-a", "ath-1")
+        assert cached.events("clinic-a", "ath-1") == []
+        store.put_events("clinic-a", "ath-1", runs(2, first=50))  # made again: new version
+        assert [e.id for e in cached.events("clinic-a", "ath-1")] == ["run-50", "run-51"]
+        # its own writes keep its copy current, in the order the database gives
+        cached.put_events("clinic-a", "ath-1", [run(40), run(50, 9.9), run(60)])
+        uncached = open_store(url)
+        try:
+            assert cached.events("clinic-a", "ath-1") == uncached.events("clinic-a", "ath-1")
+            until = dt.date(2026, 2, 20)
+            assert cached.events("clinic-a", "ath-1", until=until) == uncached.events(
+                "clinic-a", "ath-1", until=until
+            )
+        finally:
+            uncached.close()
+    finally:
+        cached.close()
+
+
+def test_a_cache_keeps_only_the_most_recently_read_athletes(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/s.sqlite3", cache_athletes=2) as s:
+        s.add_clinic("c", hash_key("k"), {})
+        for a in ("a", "b", "c"):
+            s.put_events("c", a, runs(2))
+            s.events("c", a)
+        cache = s._cache  # type: ignore[attr-defined]
+        assert list(cache._items) == [("c", "b"), ("c", "c")]
+        s.events("c", "b")
+        assert list(cache._items) == [("c", "c"), ("c", "b")]
 
 
 def test_an_event_repeated_inside_one_batch_is_stored_once(store: ServiceStore) -> None:

@@ -25,6 +25,8 @@ Guarantees (tested on SQLite and PostgreSQL alike, ``tests/test_storage.py``):
 from __future__ import annotations
 
 import abc
+import bisect
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -249,8 +251,12 @@ class SQLStore(ServiceStore, Generic[C]):
     #: ids per ``IN (...)`` list when looking up stored events
     CHUNK = 500
 
-    def __init__(self, url: str) -> None:
+    #: how events come back (PostgreSQL orders ids bytewise, as Python and SQLite do)
+    ORDER = " ORDER BY day, event_id"
+
+    def __init__(self, url: str, *, cache_athletes: int = 0) -> None:
         self.url = url
+        self._cache = _EventCache(cache_athletes) if cache_athletes > 0 else None
         self._local = threading.local()
         self._conns: list[C] = []
         self._conns_lock = threading.Lock()
@@ -348,6 +354,7 @@ class SQLStore(ServiceStore, Generic[C]):
         _check_id("clinic", clinic)
         _check_id("athlete", athlete)
         batch: dict[str, tuple[str, str, str]] = {}
+        given: dict[str, Event] = {}
         repeated = 0
         for i, event in enumerate(events):
             if not isinstance(event, _EVENT_TYPES):
@@ -359,6 +366,7 @@ class SQLStore(ServiceStore, Generic[C]):
             if event.id in batch:
                 repeated += 1
             batch[event.id] = (event.kind, event.day.isoformat(), body)
+            given[event.id] = event
         if not batch:
             return PutResult(0, 0, version=self.athlete_version(clinic, athlete))
         ids = list(batch)
@@ -373,18 +381,24 @@ class SQLStore(ServiceStore, Generic[C]):
                 self._insert_events(cur, clinic, athlete, [(i, *batch[i]) for i in new])
             if changed:
                 self._update_events(cur, clinic, athlete, [(i, *batch[i]) for i in changed])
+            previous = None
+            if self._cache is not None or not (new or changed):
+                cur.execute(
+                    self._q("SELECT version FROM athletes WHERE clinic = ? AND athlete = ?"),
+                    (clinic, athlete),
+                )
+                (previous,) = cur.fetchone()
+            version = previous
             if new or changed:
                 version = self._next_version(cur)
                 cur.execute(
                     self._q("UPDATE athletes SET version = ? WHERE clinic = ? AND athlete = ?"),
                     (version, clinic, athlete),
                 )
-            else:
-                cur.execute(
-                    self._q("SELECT version FROM athletes WHERE clinic = ? AND athlete = ?"),
-                    (clinic, athlete),
-                )
-                (version,) = cur.fetchone()
+        if self._cache is not None and (new or changed):
+            self._cache.after_put(
+                (clinic, athlete), previous, version, [given[i] for i in (*new, *changed)]
+            )
         return PutResult(
             added=len(new),
             already_stored=len(ids) - len(new) - len(changed) + repeated,
@@ -443,14 +457,26 @@ class SQLStore(ServiceStore, Generic[C]):
         )
 
     def events(self, clinic: str, athlete: str, *, until: dt.date | None = None) -> list[Event]:
+        if self._cache is None:
+            return self._load(clinic, athlete, until)
+        key = (clinic, athlete)
+        version = self.athlete_version(clinic, athlete)  # before the events: see athlete_version
+        if version is None:
+            self._cache.drop(key)
+            return []
+        hit = self._cache.get(key, version)
+        if hit is None:
+            hit = self._cache.put(key, version, self._load(clinic, athlete, None))
+        events, days = hit
+        return list(events if until is None else events[: bisect.bisect_right(days, until)])
+
+    def _load(self, clinic: str, athlete: str, until: dt.date | None) -> list[Event]:
         sql = "SELECT body FROM events WHERE clinic = ? AND athlete = ?"
         params: tuple[Any, ...] = (clinic, athlete)
         if until is not None:
             sql += " AND day <= ?"
             params += (until.isoformat(),)
-        rows = self._fetch(
-            f"could not read athlete {athlete!r}", sql + " ORDER BY day, event_id", params
-        )
+        rows = self._fetch(f"could not read athlete {athlete!r}", sql + self.ORDER, params)
         texts = [body for (body,) in rows]
         try:
             return load_stored_json(texts)
@@ -493,6 +519,8 @@ class SQLStore(ServiceStore, Generic[C]):
                     self._q(f"DELETE FROM {table} WHERE clinic = ? AND athlete = ?"),
                     (clinic, athlete),
                 )
+        if self._cache is not None:
+            self._cache.drop((clinic, athlete))
         return exists
 
     # -- clinics and keys ------------------------------------------------------------------------
@@ -603,3 +631,54 @@ class SQLStore(ServiceStore, Generic[C]):
 
 def unknown_clinic(url: str, clinic: str) -> StorageError:
     return StorageError(f"{url}: unknown clinic {clinic!r} (add it with add_clinic first)")
+
+
+class _EventCache:
+    """The events of recently read athletes, each with the athlete's version when read: a
+    hit is checked against :meth:`ServiceStore.athlete_version` (one indexed lookup) instead of
+    reading and building the events again. Least recently used athletes are dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: collections.OrderedDict[
+            tuple[str, str], tuple[int, list[Event], list[dt.date]]
+        ] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], version: int) -> tuple[list[Event], list[dt.date]] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != version:
+                return None
+            self._items.move_to_end(key)
+            return item[1], item[2]
+
+    def put(
+        self, key: tuple[str, str], version: int, events: list[Event]
+    ) -> tuple[list[Event], list[dt.date]]:
+        days = [e.day for e in events]
+        with self._lock:
+            self._items[key] = (version, events, days)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return events, days
+
+    def drop(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def after_put(
+        self, key: tuple[str, str], previous: int | None, version: int | None, events: list[Event]
+    ) -> None:
+        """This process wrote ``events`` (new or changed) taking the athlete from version
+        ``previous`` to ``version``: a cached copy of ``previous`` gets them, any other goes."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or version is None or item[0] != previous:
+                self._items.pop(key, None)
+                return
+            by_id = {e.id: e for e in item[1]}
+            by_id.update((e.id, e) for e in events)
+            merged = sorted(by_id.values(), key=lambda e: (e.day, e.id))
+            self._items[key] = (version, merged, [e.day for e in merged])

@@ -42,6 +42,7 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
     """:class:`~stridewise.storage.ServiceStore` on PostgreSQL."""
 
     PARAM = "%s"
+    ORDER = ' ORDER BY day, event_id COLLATE "C"'
 
     def __init__(
         self,
@@ -49,11 +50,12 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
         *,
         connect_timeout: int = CONNECT_TIMEOUT_S,
         schema: str = "stridewise",
+        cache_athletes: int = 0,
         migrate_upto: int = migrations.LATEST,
     ) -> None:
         from stridewise.storage import redact_url
 
-        super().__init__(redact_url(url))
+        super().__init__(redact_url(url), cache_athletes=cache_athletes)
         if psycopg is None:
             raise StorageError(
                 f"{self.url}: PostgreSQL needs psycopg 3: pip install 'stridewise[postgres]'"

@@ -38,10 +38,11 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         *,
         timeout: float = BUSY_TIMEOUT_S,
         synchronous: str = "full",
+        cache_athletes: int = 0,
         migrate_upto: int = migrations.LATEST,
     ) -> None:
         self.path = Path(path)
-        super().__init__(f"sqlite:///{self.path}")
+        super().__init__(f"sqlite:///{self.path}", cache_athletes=cache_athletes)
         if synchronous not in ("full", "normal"):
             raise StorageError(f"{self.url}: synchronous must be 'full' or 'normal'")
         self._timeout = timeout
