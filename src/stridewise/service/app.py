@@ -63,6 +63,78 @@ LAST_DATE = dt.date(2100, 12, 31)
 ISSUED_CARDS = 200_000
 
 
+#: Athletes whose History a service process keeps between requests (the least recently used
+#: is dropped first); a year of daily runs is well under 1 MB.
+HISTORY_CACHE = 1_000
+
+
+class _KeptHistory:
+    """An athlete's History as of a store version, with the latest day of its events."""
+
+    __slots__ = ("history", "last_day", "lock", "version")
+
+    def __init__(self, version: int, history: Any, events: Sequence[Event]) -> None:
+        self.version = version
+        self.history = history
+        self.last_day = max((e.day for e in events), default=dt.date.min)
+        self.lock = threading.Lock()  # a History is not safe to change and read at once
+
+
+class HistoryCache:
+    """Recently used athletes' History objects, each with the store version it reflects.
+
+    A request for cards reads the athlete's version first (one indexed query) and derives the
+    facts from the kept History when the version still matches; an upload through this process
+    adds its events to the kept History when the store says the version before the upload was
+    the kept one (an upload through another process, or a deletion, makes the versions differ,
+    and the events are read again). Only cards as of a day on or after every event use it: for
+    an earlier day the store's events up to that day are read, as before.
+    """
+
+    def __init__(self, size: int = HISTORY_CACHE) -> None:
+        self.size = size
+        self._kept: collections.OrderedDict[tuple[str, str], _KeptHistory] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], version: int) -> _KeptHistory | None:
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept.version != version:
+                return None
+            self._kept.move_to_end(key)
+            return kept
+
+    def keep(self, key: tuple[str, str], kept: _KeptHistory) -> None:
+        with self._lock:
+            self._kept[key] = kept
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+    def uploaded(
+        self, key: tuple[str, str], before: int | None, after: int | None, events: Sequence[Event]
+    ) -> None:
+        """The store moved the athlete from version ``before`` to ``after`` by storing
+        ``events``: bring the kept History along, or forget it when it was not at ``before``."""
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is None:
+            return
+        with kept.lock:
+            if before is None or after is None or kept.version != before:
+                self.drop(key)
+                return
+            kept.history.add(events)
+            kept.last_day = max([kept.last_day, *(e.day for e in events)])
+            kept.version = after
+
+    def drop(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._kept.pop(key, None)
+
+
 class ServiceError(Exception):
     """An answer other than 2xx: status, a message for people, and details for programs."""
 
@@ -231,6 +303,7 @@ class Service:
         self.pool = EnginePool(workers=config.workers, timeout=config.evaluation_timeout_s)
         self._issued: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
         self._issued_lock = threading.Lock()
+        self.histories = HistoryCache()
         self._decision_log: Any = None
         self.started = False
         self.openapi: bytes | None = None
@@ -329,6 +402,9 @@ class Service:
                 problems=problems,
             )
         result = self.store.put_events(clinic.id, athlete, events)
+        self.histories.uploaded(
+            (clinic.id, athlete), getattr(result, "previous_version", None), result.version, events
+        )
         return {
             "added": result.added,
             "already_stored": result.already_stored,
@@ -373,8 +449,9 @@ class Service:
 
         engine = self.engine(clinic)
         if events is None:
-            events = self.events(clinic, athlete, until=as_of)
-        facts = History(events).facts(as_of)
+            facts = self._kept_facts(clinic, athlete, as_of)
+        else:
+            facts = History(events).facts(as_of)
         evaluation = self.evaluate(engine, facts, as_of, clinic, athlete)
         return evaluation, {
             "athlete": athlete,
@@ -383,6 +460,25 @@ class Service:
             "failed_packs": list(evaluation.failed_packs),
             "cards": [c.to_dict() for c in evaluation.cards],
         }
+
+    def _kept_facts(self, clinic: Clinic, athlete: str, as_of: dt.date) -> list[dict[str, Any]]:
+        """The athlete's facts as of a day, from the kept History when it is current."""
+        from stridewise.engine.facts import History
+
+        key = (clinic.id, athlete)
+        version = self.store.athlete_version(clinic.id, athlete)
+        kept = self.histories.get(key, version) if version is not None else None
+        if kept is None:
+            events = self.events(clinic, athlete)  # 404 when there are none
+            if version is None:  # stored between the two reads: read again next time
+                return History([e for e in events if e.day <= as_of]).facts(as_of)
+            kept = _KeptHistory(version, History(events), events)
+            self.histories.keep(key, kept)
+        with kept.lock:
+            if as_of >= kept.last_day:  # every event is on or before the day
+                facts: list[dict[str, Any]] = kept.history.facts(as_of)
+                return facts
+        return History(self.events(clinic, athlete, until=as_of)).facts(as_of)
 
     def timeline(
         self, clinic: Clinic, athlete: str, start: dt.date, end: dt.date
@@ -438,6 +534,7 @@ class Service:
         return rest()
 
     def delete(self, clinic: Clinic, athlete: str) -> bool:
+        self.histories.drop((clinic.id, athlete))
         deleted: bool = self.store.delete_athlete(clinic.id, athlete)
         if deleted:
             with self._issued_lock:
