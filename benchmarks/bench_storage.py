@@ -16,7 +16,9 @@ at random:
    the athlete's version up (what a cache of the events checks instead);
 4. put one new run and load the year, as the service does for "post one new run, get cards";
 5. 8 threads putting new runs at once, each for athletes of its own (the service's request
-   threads): puts per second, median and p99.
+   threads): puts per second, median and p99;
+6. with the store's cache of athletes' events (``cache_athletes``, every athlete read once
+   first): loading an unchanged year, and putting a run and loading the year.
 
 Median and p99 of wall time, in milliseconds. SQLite is a file in a temporary folder (WAL),
 timed with ``synchronous=full`` (the default: an fsync per write) and ``normal`` (no fsync per
@@ -86,7 +88,12 @@ def timed(fn: Callable[[], object], reps: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
-def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
+def bench(name: str, url: str, athletes: int, reps: int) -> None:
+    with open_store(url) as store:
+        run_bench(name, store, url, athletes, reps)
+
+
+def run_bench(name: str, store: ServiceStore, url: str, athletes: int, reps: int) -> None:
     store.add_clinic(CLINIC, hash_key("bench-key"), {"profile": "default"})
     fill = 0.0
     for a in range(athletes):
@@ -145,6 +152,28 @@ def bench(name: str, store: ServiceStore, athletes: int, reps: int) -> None:
     for label, (median, p99) in rows:
         print(f"  {label:<31} median {median:7.2f} ms   p99 {p99:7.2f} ms")
     concurrent(store, athletes, reps, threads=8)
+    with open_store(url, cache_athletes=athletes) as cached:
+        t0 = time.perf_counter()
+        for a in range(athletes):
+            cached.events(CLINIC, f"athlete-{a}")
+        warm = time.perf_counter() - t0
+        print(
+            f"  with the cache (cache_athletes={athletes}), filled by reading all in {warm:.1f} s:"
+        )
+
+        def cached_load() -> None:
+            cached.events(CLINIC, f"athlete-{rng.randrange(athletes)}")
+
+        def cached_put_and_load() -> None:
+            a = rng.randrange(athletes)
+            cached.put_events(CLINIC, f"athlete-{a}", [new_run(a, next(counter))])
+            cached.events(CLINIC, f"athlete-{a}")
+
+        for label, (median, p99) in (
+            ("load one year, unchanged", timed(cached_load, reps)),
+            ("put one run + load the year", timed(cached_put_and_load, reps)),
+        ):
+            print(f"    {label:<29} median {median:7.2f} ms   p99 {p99:7.2f} ms")
 
 
 def concurrent(store: ServiceStore, athletes: int, reps: int, threads: int) -> None:
@@ -200,23 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.backend in ("sqlite", "both"):
         for sync in args.sqlite_synchronous.split(","):
-            with (
-                tempfile.TemporaryDirectory() as tmp,
-                open_store(f"sqlite:///{tmp}/bench.sqlite3?synchronous={sync}") as store,
-            ):
-                bench(f"SQLite (synchronous={sync})", store, args.athletes, args.reps)
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite:///{tmp}/bench.sqlite3?synchronous={sync}"
+                bench(f"SQLite (synchronous={sync})", url, args.athletes, args.reps)
     if args.backend in ("postgresql", "both"):
         if args.pg_url:
-            with open_store(args.pg_url) as store:
-                bench("PostgreSQL", store, args.athletes, args.reps)
+            bench("PostgreSQL", args.pg_url, args.athletes, args.reps)
         else:
             from pgserver import PgServer
 
-            with (
-                PgServer(durable=True) as server,
-                open_store(server.url(server.create_database())) as store,
-            ):
-                bench("PostgreSQL 15 (local, fsync on)", store, args.athletes, args.reps)
+            with PgServer(durable=True) as server:
+                url = server.url(server.create_database())
+                bench("PostgreSQL 15 (local, fsync on)", url, args.athletes, args.reps)
     return 0
 
 

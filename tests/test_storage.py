@@ -787,7 +787,7 @@ def test_the_storage_benchmark_runs_on_a_small_sample(
     assert bench_storage.main(args) == 0
     out = capsys.readouterr().out
     assert "fill: 3 athletes x 371 events" in out
-    assert out.count("put one run + load the year") == (2 if backend == "sqlite" else 1)
+    assert out.count("put one run + load the year") == (4 if backend == "sqlite" else 2)
 
 
 @pytest.mark.postgres
