@@ -55,8 +55,10 @@ def open_store(url: str | Path, **options: Any) -> ServiceStore:
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a plain file path give
     SQLite; ``postgresql://user:password@host:port/dbname`` (any libpq URL) gives PostgreSQL.
     A SQLite URL may end in ``?synchronous=normal`` (see :class:`SQLiteStore`) and
-    ``?timeout=SECONDS``. ``options`` go to the backend (``timeout``, ``synchronous`` for
-    SQLite; ``connect_timeout``, ``schema`` for PostgreSQL).
+    ``?timeout=SECONDS``. ``options`` go to the backend: ``cache_athletes=N`` for both (keep
+    the events of the N most recently read athletes, checked against the athlete's version on
+    every read; 0, the default, keeps none), ``timeout`` and ``synchronous`` for SQLite,
+    ``connect_timeout`` and ``schema`` for PostgreSQL.
     """
     if isinstance(url, Path):
         from stridewise.storage.sqlite import SQLiteStore
