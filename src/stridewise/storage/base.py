@@ -296,6 +296,8 @@ class SQLStore(ServiceStore, Generic[C]):
             self._local = threading.local()
             self._conns_lock = threading.Lock()
             self._conns = []
+            if self._cache is not None:  # its lock may have been held by a parent's thread
+                self._cache = _EventCache(self._cache.size)
         conn: C | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
