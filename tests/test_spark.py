@@ -335,6 +335,9 @@ def test_a_stream_killed_mid_way_and_restarted_ends_with_the_batch_jobs_cards_an
     assert again.returncode == 0, again.stderr[-3000:]
     assert done(commits) == FILES  # one micro-batch a file, each done once
 
+    stored = spark.read.parquet(str(out / "store" / "events"))
+    assert stored.count() == stored.select("athlete", "event").distinct().count()
+    assert stored.count() == sum(len(d) for _, d in people)  # every event stored once
     cards = latest_cards(spark, out)
     assert cards.where(F.col("error").isNotNull()).count() == 0
     got = Counter((r["athlete"], r["card"]) for r in cards.collect())
@@ -342,8 +345,24 @@ def test_a_stream_killed_mid_way_and_restarted_ends_with_the_batch_jobs_cards_an
     events = spark.read.text(str(incoming))
     from stridewise.spark import events_from_json_lines
 
-    batch = evaluate_cards(events_from_json_lines(events), AS_OF).collect()
-    assert got == Counter((r["athlete"], r["card"]) for r in batch)
-    stored = spark.read.parquet(str(out / "store" / "events"))
-    assert stored.count() == stored.select("athlete", "event").distinct().count()
-    assert stored.count() == sum(len(d) for _, d in people)
+    batch = Counter(
+        (r["athlete"], r["card"])
+        for r in evaluate_cards(events_from_json_lines(events), AS_OF).collect()
+    )
+    if got != batch:  # say which athlete, which batches touched it, which cards differ
+        touched = spark.read.parquet(str(out / "athletes")).collect()
+        for athlete in sorted({a for a, _ in (got - batch) + (batch - got)}):
+            print(
+                athlete,
+                "touched by batches",
+                sorted(r["batch"] for r in touched if r["athlete"] == athlete),
+            )
+            print(
+                "  stored per batch:",
+                stored.where(F.col("athlete") == athlete).groupBy("batch").count().collect(),
+            )
+            for side, diff in (("stream only", got - batch), ("batch only", batch - got)):
+                for a, card in diff:
+                    if a == athlete:
+                        print(f"  {side}:", json.loads(card)["summary"])
+    assert got == batch
