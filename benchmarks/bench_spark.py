@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 AS_OF = dt.date(2026, 10, 31)
 TICK = os.sysconf("SC_CLK_TCK")
@@ -43,10 +44,10 @@ def tree_cpu(root: int) -> tuple[float, float]:
                 text = f.read()
         except OSError:
             continue
-        fields = text[text.rfind(")") + 2 :].split()
+        values = text[text.rfind(")") + 2 :].split()
         pid = int(entry)
-        stats[pid] = fields
-        children.setdefault(int(fields[1]), []).append(pid)
+        stats[pid] = values
+        children.setdefault(int(values[1]), []).append(pid)
     own = sum(int(v) for v in stats.get(root, ["0"] * 15)[11:13])  # utime stime
     total, todo = 0, [root]
     while todo:
@@ -104,15 +105,16 @@ def main() -> None:
     # 2. Spark
     t0 = time.perf_counter()
     spark = local_session("bench-spark", cores=args.cores)
-    jvm = int(spark.sparkContext._gateway.proc.pid)  # the JVM (spark-submit)
+    gateway: Any = spark.sparkContext._gateway
+    jvm = int(gateway.proc.pid)  # the JVM (spark-submit)
     print(f"\n2. Spark local[{args.cores}] (session started in {time.perf_counter() - t0:.1f} s)")
-    events = spark.read.parquet(str(folder / "events.parquet"))
+    frame = spark.read.parquet(str(folder / "events.parquet"))
     best = None
     for run in (1, 2):
         jvm0, py0 = tree_cpu(jvm)
         t0 = time.perf_counter()
         out = folder / f"cards-{run}"
-        evaluate_cards(events, AS_OF).write.parquet(str(out))
+        evaluate_cards(frame, AS_OF).write.parquet(str(out))
         wall = time.perf_counter() - t0
         jvm1, py1 = tree_cpu(jvm)
         cpu = jvm1 - jvm0 + py1 - py0
