@@ -187,7 +187,11 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(HookSpecs)
         self.errors: list[PluginError] = []
-        for name in _names(os.environ.get(BLOCK_ENV, "")) + list(blocked or ()):
+        #: Names in ``STRIDEWISE_BLOCK_PLUGINS`` that are not a plugin's (reported in
+        #: :attr:`errors` once the installed plugins are known; never listed as blocked).
+        self._env_blocked: tuple[str, ...] = tuple(_names(os.environ.get(BLOCK_ENV, "")))
+        self._unknown_blocked: set[str] = set()
+        for name in list(self._env_blocked) + list(blocked or ()):
             self.pm.set_blocked(name)
         #: Adapter names the user put first, in this order (``STRIDEWISE_ADAPTER_ORDER``).
         self.adapter_order: tuple[str, ...] = tuple(
@@ -203,8 +207,13 @@ class PluginHost:
 
     @property
     def blocked(self) -> set[str]:
-        """Names of the blocked plugins (pluggy's ``pm.is_blocked``)."""
-        return {name for name, _ in self.pm.list_name_plugin() if self.pm.is_blocked(name)}
+        """Names of the blocked plugins (pluggy's ``pm.is_blocked``), less the names in
+        ``STRIDEWISE_BLOCK_PLUGINS`` that match no plugin (those are errors)."""
+        return {
+            name
+            for name, _ in self.pm.list_name_plugin()
+            if self.pm.is_blocked(name) and name not in self._unknown_blocked
+        }
 
     def block(self, name: str) -> None:
         """Block a plugin by name: unregister it if loaded, and never load it in this host."""
@@ -220,7 +229,8 @@ class PluginHost:
         ship with stridewise itself (they add no commands; ``--help`` uses this). A blocked
         plugin is not imported; its distribution is noted so ``plugins()`` can list it.
         """
-        for ep in md.entry_points(group=PROJECT):
+        entry_points = md.entry_points(group=PROJECT)
+        for ep in entry_points:
             dist = ep.dist
             if self.pm.is_blocked(ep.name):
                 self._dists.setdefault(
@@ -257,6 +267,31 @@ class PluginHost:
         for name, plugin in _IN_PROCESS.get():
             if not self.pm.has_plugin(name) and not self.pm.is_registered(plugin):
                 self.register(plugin, name=name)
+        if not third_party_only:
+            known = {ep.name for ep in entry_points} | {name for name, _ in _IN_PROCESS.get()}
+            self._check_blocked_names(known)
+
+    def _check_blocked_names(self, known: set[str]) -> None:
+        """Report each name in ``STRIDEWISE_BLOCK_PLUGINS`` that is no plugin's (a typo would
+        otherwise block nothing and leave the plugin meant loaded, silently)."""
+        known |= set(self._dists) | {n for n, p in self.pm.list_name_plugin() if p is not None}
+        unknown = [
+            n
+            for n in dict.fromkeys(self._env_blocked)
+            if n not in known and n not in self._unknown_blocked
+        ]
+        if not unknown:
+            return
+        self._unknown_blocked.update(unknown)
+        names = ", ".join(map(repr, unknown))
+        self.errors.append(
+            PluginError(
+                BLOCK_ENV,
+                "blocked plugins",
+                f"no plugin named {names}; nothing was blocked for it "
+                f"(known: {', '.join(sorted(known))})",
+            )
+        )
 
     def register(
         self,
@@ -485,7 +520,7 @@ class PluginHost:
         for name, plugin in sorted(self.pm.list_name_plugin()):
             dist, version = self._dists.get(name, (None, None))
             if plugin is None:
-                if self.pm.is_blocked(name):
+                if self.pm.is_blocked(name) and name not in self._unknown_blocked:
                     infos.append(PluginInfo(name, version, dist, (), "blocked", dist == PROJECT))
                 continue
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
