@@ -103,13 +103,17 @@ class ClinicProfile:
     disabled: tuple[str, ...]
     wording: Mapping[str, Wording]
     lines: Mapping[str, int] = dataclasses.field(repr=False, compare=False)
+    #: Problems found while reading (raw HTML or markup in wording): :meth:`resolve` lists them
+    #: first among its errors, so one check shows every problem and :meth:`build_engine`
+    #: refuses the profile.
+    problems: tuple[RulesetError, ...] = ()
 
     def _error(self, message: str, key: str) -> RulesetError:
         return RulesetError(message, file=str(self.path), line=self.lines.get(key))
 
     def resolve(self, available: Iterable[RulePack]) -> ResolvedProfile:
         """Select packs and check every override, disabled rule and wording against them."""
-        errors: list[RulesetError] = []
+        errors: list[RulesetError] = list(self.problems)
         candidates: dict[str, list[tuple[RulePack, bool]]] = {}
         for pack in available:
             candidates.setdefault(pack.id, []).append((pack, False))
@@ -370,9 +374,13 @@ def _profile_validator() -> Any:
 def load_profile(path: Path | str) -> ClinicProfile:
     """Read and validate a clinic profile; the clinic's own packs are loaded too.
 
-    Errors (bad YAML, schema, an own pack that does not load, a bad version range) raise
-    :class:`RulesetError` with file, line and reason. What needs the installed packs (pack ids,
-    parameter values, rule ids) is checked by :meth:`ClinicProfile.resolve`.
+    What makes the file unusable (not YAML, the schema broken, a bad version range, an own pack
+    that is missing, outside the folder or does not load) raises :class:`RulesetError` with
+    file, line and reason. Raw HTML or other markup in wording is collected in
+    :attr:`ClinicProfile.problems` (that text is dropped) and :meth:`ClinicProfile.resolve`
+    reports it with what needs the installed packs (pack ids, parameter values, rule ids), so
+    ``stridewise rulesets profile`` lists all of these at once, with one exit code;
+    :meth:`~ClinicProfile.build_engine` refuses a profile with any.
     """
     path = Path(path)
     origin = str(path)
@@ -382,6 +390,7 @@ def load_profile(path: Path | str) -> ClinicProfile:
             "a clinic profile must be a mapping at the top level", file=origin, line=1
         )
     check_schema(doc, _profile_validator(), origin)
+    problems: list[RulesetError] = []
     selections: dict[str, str | None] = {}
     for pid, raw in (doc.get("packs") or {}).items():
         spec = (raw or "").strip()
@@ -418,15 +427,21 @@ def load_profile(path: Path | str) -> ClinicProfile:
         overrides[pid] = MappingProxyType(dict(values))
     wording: dict[str, Wording] = {}
     for key, words in (doc.get("wording") or {}).items():
+        parts: dict[str, str | None] = {}
         for part in ("summary", "detail"):
             problem = markup_problem(words.get(part) or "")
             if problem:
-                raise RulesetError(
-                    f"wording for {key!r}, {part}: {problem}",
-                    file=origin,
-                    line=line_of(doc, ["wording", key, part]),
+                problems.append(
+                    RulesetError(
+                        f"wording for {key!r}, {part}: {problem}",
+                        file=origin,
+                        line=line_of(doc, ["wording", key, part]),
+                    )
                 )
-        wording[key] = Wording(summary=words.get("summary"), detail=words.get("detail"))
+                parts[part] = None  # never shown; the profile is refused anyway
+            else:
+                parts[part] = words.get(part)
+        wording[key] = Wording(summary=parts["summary"], detail=parts["detail"])
     return ClinicProfile(
         path=path,
         clinic_id=doc["clinic"]["id"],
@@ -437,4 +452,5 @@ def load_profile(path: Path | str) -> ClinicProfile:
         disabled=tuple(doc.get("disabled") or ()),
         wording=MappingProxyType(wording),
         lines=MappingProxyType(line_table(doc)),
+        problems=tuple(problems),
     )
