@@ -24,12 +24,13 @@ from stridewise.cli_shell import (
     console,
     err_console,
     escape,
+    note_incomplete,
     plain,
     plugin_host,
     warn,
 )
 from stridewise.engine.errors import StridewiseError
-from stridewise.plugins import PluginHost
+from stridewise.plugins import PluginHost, Skipped
 
 # Imported where they are used, so `stridewise --help` and `--version` stay fast (a command
 # imports what it needs when it runs).
@@ -297,31 +298,87 @@ def _events_from(
     host: PluginHost,
     quiet: bool,
     hints: ReadHints | None = None,
+    journal: Path | None = None,
 ) -> list[Event]:
-    """Events from PATHS; without PATHS, the stored history plus your journal (if there is one)."""
+    """Events from PATHS; without PATHS, the stored history plus your journal (if there is one).
+
+    What could not be read is said on stderr and noted on the command run, so the command ends
+    non-zero with an "incomplete" error (see :func:`stridewise.cli_shell.guarded`). ``report``
+    uses :func:`_read_input` and says it in the report itself.
+    """
+    events, skipped = _read_input(paths, db, host, quiet, hints, journal)
+    note_incomplete(skipped)
+    return events
+
+
+def _read_input(
+    paths: Sequence[str],
+    db: Path | None,
+    host: PluginHost,
+    quiet: bool,
+    hints: ReadHints | None = None,
+    journal: Path | None = None,
+) -> tuple[list[Event], list[Skipped]]:
+    """The events and what was skipped (files, rows, unreadable stored rows).
+
+    Reading creates nothing: without a database file, there is no stored history. An
+    explicitly given ``journal`` (``--journal``) must exist.
+    """
     from stridewise.engine.events import deduplicate
-    from stridewise.store import Store
+    from stridewise.store import Store, default_db_path
 
     if paths:
+        if journal is not None:
+            raise click.UsageError(
+                "--journal is read with the stored history when no PATHS are given; with "
+                "PATHS, list the journal among them"
+            )
         result = _import(paths, host, quiet=quiet, hints=hints)
         _print_skipped(result)
         if not result.events:
             raise StridewiseError("nothing was imported, so there is nothing to evaluate")
-        return result.events
-    with Store(db) as store:
-        events = store.load()
-        _warn_store(store)
-    journal = default_journal()
+        return result.events, list(result.skipped)
+    skipped: list[Skipped] = []
+    events: list[Event] = []
+    db_path = db or default_db_path()
+    if db_path.exists():
+        with Store(db_path) as store:
+            events = store.load()
+            _warn_store(store)
+            skipped += [
+                Skipped(str(store.path), f"{bad}; see 'stridewise db check --repair'")
+                for bad in store.problems
+            ]
+    elif db is not None:
+        raise StridewiseError(f"--db {db}: no stored history there (no such database file)")
+    if journal is not None and not journal.is_file():
+        raise StridewiseError(f"--journal {journal}: no such journal file")
+    journal = journal or default_journal()
+    journal_problem = ""
     if journal.exists():  # what `stridewise log` wrote counts without an import step
         result = _import([str(journal)], host, quiet=True)
         _print_skipped(result)
+        skipped += result.skipped
+        if not result.events:
+            journal_problem = (
+                f"the journal {journal} is invalid: {result.skipped[0].reason}"
+                if result.skipped
+                else f"the journal {journal} holds no entries"
+            )
         events, _ = deduplicate([*events, *result.events])
     if not events:
+        stored = (
+            f"no stored history in {db_path}"
+            if db_path.exists()
+            else f"no history database at {db_path}"
+        )
+        if journal_problem:
+            raise StridewiseError(f"{stored}, and {journal_problem}")
         raise StridewiseError(
-            f"no stored history in {store.path} and no journal at {journal}: run "
+            f"{stored} and no journal at {journal}: run "
             "'stridewise import PATH...' or 'stridewise log ...' first, or give PATHS"
         )
-    return events
+    return events, skipped
 
 
 @cli.command("import")
@@ -503,7 +560,11 @@ def _report(
     show_all: bool = False,
     isolated: bool = False,
     html_out: Path | None = None,
+    skipped: Sequence[Skipped] = (),
 ) -> None:
+    """Evaluate and print. Input that was ``skipped`` makes the report incomplete: it says so
+    in the text, the JSON and the HTML, and exits 1 (fewer cards must never read as all clear).
+    """
     from rich.panel import Panel
 
     from stridewise.cli_rulesets import engine_for
@@ -512,6 +573,7 @@ def _report(
 
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=[Path(p) for p in extra_packs])
+    _check_red_flags_loaded(engine)
     day = as_of or dt.date.today()  # today: what was logged today (a profile) counts
     log = DecisionLog(decision_log) if decision_log is not None else None
     card_athlete = log.hash_athlete(athlete) if log is not None else athlete
@@ -521,11 +583,15 @@ def _report(
         with IsolatedEngine.from_engine(engine, workers=1) as worker:
             evaluation = worker.evaluate_facts(history.facts(day), day, athlete=card_athlete)
             if html_out is not None:  # the days it charts are evaluated in the worker too
-                _write_html(html_out, history, day, engine, evaluation, worker, card_athlete, title)
+                _write_html(
+                    html_out, history, day, engine, evaluation, worker, card_athlete, title, skipped
+                )
     else:
         evaluation = engine.evaluate_facts(history.facts(day), day, athlete=card_athlete)
         if html_out is not None:
-            _write_html(html_out, history, day, engine, evaluation, None, card_athlete, title)
+            _write_html(
+                html_out, history, day, engine, evaluation, None, card_athlete, title, skipped
+            )
     cards = list(evaluation.cards)
     entry = None
     if log is not None:
@@ -538,6 +604,9 @@ def _report(
             "cards": [c.to_dict() for c in cards],
             # Nothing is hidden silently: what fired and does not show, with who replaced it.
             "suppressed": [c.to_dict() for c in evaluation.suppressed],
+            # Input that could not be read: the cards above were found without it.
+            "complete": not skipped,
+            "skipped": [{"file": s.file, "row": s.row, "reason": s.reason} for s in skipped],
         }
         if entry is not None:
             out["decision_id"] = entry["decision_id"]
@@ -545,7 +614,7 @@ def _report(
             # A pack that failed is an error, never a quieter report.
             out["errors"] = [f.to_dict() for f in evaluation.failures]
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
-        if evaluation.failures:
+        if evaluation.failures or skipped:
             sys.exit(1)
         return
     training = next(f for f in history.facts(day) if f["type"] == "training")
@@ -564,8 +633,24 @@ def _report(
             "the report below; do not read it as complete",
             highlight=False,
         )
+    if skipped:
+        console.print(
+            f"[bold white on red] INCOMPLETE [/] [bold]{len(skipped)} input(s) could not be read "
+            "and are not in this report: fewer cards do not mean all clear.[/] Fix them and run "
+            "again:",
+            highlight=False,
+        )
+        for s in skipped:
+            console.print(f"  - {escape(s)}", highlight=False, soft_wrap=True)
+        console.print()
     if not cards and not evaluation.failures:
-        console.print("No recommendations today: nothing in the data calls for one.")
+        if skipped:
+            console.print(
+                "No recommendations from the input that could be read; what was skipped may "
+                "hold what calls for one."
+            )
+        else:
+            console.print("No recommendations today: nothing in the data calls for one.")
     for card in cards:
         _print_card(card)
     hidden = evaluation.suppressed
@@ -582,8 +667,29 @@ def _report(
         console.print(
             f"[dim]decision {escape(entry['decision_id'])} logged to {escape(decision_log)}[/]"
         )
-    if evaluation.failures:
+    if evaluation.failures or skipped:
         sys.exit(1)
+
+
+def _check_red_flags_loaded(engine: Engine) -> None:
+    """No rule packs, or none with the red-flag rules, is an error: never an all-clear."""
+    blocked = os.environ.get("STRIDEWISE_BLOCK_PLUGINS", "")
+    hint = (
+        f" (STRIDEWISE_BLOCK_PLUGINS={blocked} blocks the built-in packs)"
+        if "builtin_rulesets" in blocked
+        else " (see 'stridewise plugins' and 'stridewise rulesets list')"
+    )
+    if not engine.packs:
+        raise StridewiseError(
+            "no rule packs loaded, so nothing could be checked, the red-flag rules (see a "
+            f"physician) included{hint}"
+        )
+    if not any(p.protected_rules for p in engine.packs):
+        loaded = ", ".join(p.id for p in engine.packs)
+        raise StridewiseError(
+            f"the red-flag rules (see a physician) are not loaded, only {loaded}: a report "
+            f"without them could miss a stress fracture{hint}"
+        )
 
 
 def _write_html(
@@ -595,6 +701,7 @@ def _write_html(
     evaluator: Evaluator | None,
     athlete: str,
     title: str,
+    skipped: Sequence[Skipped] = (),
 ) -> None:
     """``report``/``demo --html FILE``: the same evaluation as one self-contained HTML page."""
     from stridewise.report_html import write_report
@@ -608,6 +715,7 @@ def _write_html(
         evaluator=evaluator,
         athlete=athlete,
         title=title,
+        skipped=[str(s) for s in skipped],
     )
     err_console.print(f"HTML report written to {escape(path)}", highlight=False)
 
@@ -694,6 +802,7 @@ def demo(
         show_all=show_all,
         isolated=isolated,
         html_out=html_out,
+        skipped=result.skipped,
     )
 
 
@@ -733,7 +842,8 @@ def report(
 
     host = plugin_host()
     hints = ReadHints(sport=sport_hint, tz=home_tz)
-    history = History(_events_from(paths, db, host, quiet=as_json, hints=hints))
+    events, skipped = _read_input(paths, db, host, as_json, hints)
+    history = History(events)
     _report(
         history,
         parse_date(as_of),
@@ -747,6 +857,7 @@ def report(
         show_all=show_all,
         isolated=isolated,
         html_out=html_out,
+        skipped=skipped,
     )
 
 

@@ -10,7 +10,8 @@ plugin host per command run.
   :class:`StridewiseError` is one ``error:`` line (exit 2); any other exception is a short
   "internal error" note (exit 3; the traceback with ``STRIDEWISE_DEBUG=1``). The main group
   and the commands defined elsewhere (``rulesets``, ``explain``) use the same handler, so they
-  behave alike on their own (tests) and inside ``stridewise``.
+  behave alike on their own (tests) and inside ``stridewise``. Input a command noted as
+  skipped (:func:`note_incomplete`) ends it with an ``error: incomplete`` line (exit 1).
 - :func:`plugin_host` is the command run's one :class:`PluginHost` (plugins load once);
   :func:`warn_plugin_errors` warns about each plugin error once.
 
@@ -24,7 +25,7 @@ import re
 import sys
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -43,6 +44,7 @@ __all__ = [
     "escape",
     "guarded",
     "line_console",
+    "note_incomplete",
     "plain",
     "plugin_host",
     "warn",
@@ -98,7 +100,7 @@ def guarded(ctx: click.Context, invoke: Callable[[click.Context], Any]) -> Any:
     """Run a command: user errors become one escaped ``error:`` line (exit 2), bugs a short
     ``internal error`` note (exit 3); click's own exits pass through."""
     try:
-        return invoke(ctx)
+        value = invoke(ctx)
     except StridewiseError as exc:
         err_console.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
         sys.exit(2)
@@ -113,6 +115,27 @@ def guarded(ctx: click.Context, invoke: Callable[[click.Context], Any]) -> Any:
             highlight=False,
         )
         sys.exit(3)
+    skipped = ctx.find_root().meta.pop(_INCOMPLETE_KEY, None)
+    if skipped:  # the command's output was built without them: never a quiet success
+        err_console.print(
+            f"[bold red]error:[/] incomplete: {len(skipped)} input(s) could not be read and were "
+            "left out (listed above as 'skipped'); do not read the output as complete",
+            highlight=False,
+        )
+        sys.exit(1)
+    return value
+
+
+_INCOMPLETE_KEY = "stridewise.incomplete_input"
+
+
+def note_incomplete(skipped: Sequence[object]) -> None:
+    """Note on the command run that input was skipped: the command then ends with an
+    "incomplete" error and exit code 1 after its output (a command that says so in its own
+    output, as ``report`` does, does not call this)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and skipped:
+        ctx.find_root().meta.setdefault(_INCOMPLETE_KEY, []).extend(skipped)
 
 
 class ShellGroup(click.Group):

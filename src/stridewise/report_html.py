@@ -745,13 +745,15 @@ def render_report(
     athlete: str = "athlete",
     title: str = "stridewise report",
     weeks: int = DEFAULT_WEEKS,
+    skipped: Sequence[str] = (),
 ) -> str:
     """The report as one HTML document (a str).
 
     ``engine`` gives the packs and parameters; ``evaluator`` (default ``engine``, e.g. an
     :class:`~stridewise.engine.isolation.IsolatedEngine`) evaluates the days of the window to
     mark the load cards; ``evaluation`` is the evaluation for ``as_of`` when it is at hand.
-    A pack that failed is said at the top: the findings are then incomplete.
+    A pack that failed is said at the top: the findings are then incomplete. So is input that
+    could not be read (``skipped``: one line each, e.g. "journal.yaml, row pain[1]: ...").
     """
     run = evaluator or engine
     if evaluation is None:
@@ -773,7 +775,7 @@ def render_report(
         f" &middot; last 28 days {_km(training.get('load_28d_km'))} km</p>",
         "</header>",
         "<main>",
-        _findings(evaluation),
+        _findings(evaluation, skipped),
         _load_section(loads),
         _shoe_section(engine, facts),
         _pain_section(history, facts, engine, as_of, loads),
@@ -831,8 +833,15 @@ def _head(title: str, as_of: dt.date) -> str:
     )
 
 
-def _findings(evaluation: Evaluation) -> str:
+def _findings(evaluation: Evaluation, skipped: Sequence[str] = ()) -> str:
     out = ['<section aria-labelledby="findings">', '<h2 id="findings">Findings</h2>']
+    if skipped:
+        items = "".join(f"<li>{text(s)}</li>" for s in skipped)
+        out.append(
+            '<div class="failure" role="alert"><p><strong>This report is incomplete.</strong> '
+            f"{len(skipped)} input(s) could not be read and are not in it: fewer findings do "
+            f"not mean all clear. Fix them and run again.</p><ul>{items}</ul></div>"
+        )
     for failure in evaluation.failures:
         out.append(
             '<div class="failure" role="alert"><p><strong>This report is incomplete.</strong> '
@@ -855,7 +864,12 @@ def _findings(evaluation: Evaluation) -> str:
             "<p>A sign of a possible bone stress injury (a stress fracture) needs a physician's "
             f"assessment before you run again:</p><ul>{why}</ul></div>"
         )
-    if not cards and not evaluation.failures:
+    if not cards and not evaluation.failures and skipped:
+        out.append(
+            '<p class="none">No recommendations from the input that could be read; what was '
+            "skipped may hold what calls for one.</p>"
+        )
+    elif not cards and not evaluation.failures:
         out.append(
             '<p class="none">No recommendations today: nothing in the data calls for one.</p>'
         )
