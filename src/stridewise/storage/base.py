@@ -392,11 +392,7 @@ class SQLStore(ServiceStore, Generic[C]):
                 (previous,) = cur.fetchone()
             version = previous
             if new or changed:
-                version = self._next_version(cur)
-                cur.execute(
-                    self._q("UPDATE athletes SET version = ? WHERE clinic = ? AND athlete = ?"),
-                    (version, clinic, athlete),
-                )
+                version = self._bump_version(cur, clinic, athlete)
         if self._cache is not None and (new or changed):
             self._cache.after_put(
                 (clinic, athlete), previous, version, [given[i] for i in (*new, *changed)]
@@ -408,11 +404,15 @@ class SQLStore(ServiceStore, Generic[C]):
             version=version,
         )
 
-    def _next_version(self, cur: Cursor) -> int:
-        """The next store-wide version (inside a write transaction)."""
+    def _bump_version(self, cur: Cursor, clinic: str, athlete: str) -> int:
+        """Give the athlete the next store-wide version (inside its write transaction)."""
         cur.execute("UPDATE version_counter SET n = n + 1 WHERE one = 1")
         cur.execute("SELECT n FROM version_counter WHERE one = 1")
         (n,) = cur.fetchone()
+        cur.execute(
+            self._q("UPDATE athletes SET version = ? WHERE clinic = ? AND athlete = ?"),
+            (n, clinic, athlete),
+        )
         return int(n)
 
     # Statements a backend may do its own way (PostgreSQL: one statement over arrays).

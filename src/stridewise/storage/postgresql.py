@@ -174,8 +174,12 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
                 exists = True
             yield cur, exists
 
-    def _next_version(self, cur: Cursor) -> int:
-        cur.execute("SELECT nextval('athlete_versions')")
+    def _bump_version(self, cur: Cursor, clinic: str, athlete: str) -> int:
+        cur.execute(
+            "UPDATE athletes SET version = nextval('athlete_versions') "
+            "WHERE clinic = %s AND athlete = %s RETURNING version",
+            (clinic, athlete),
+        )
         (n,) = cur.fetchone()
         return int(n)
 
