@@ -50,6 +50,7 @@ def serve(
     # A store that cannot be opened (a bad URL, PostgreSQL down) is one clear error line here,
     # not a traceback from inside the server's start-up.
     open_store(config.store_url).close()
+    _check_port_free(config.host, config.port)
     click.echo(
         f"stridewise service on http://{config.host}:{config.port} "
         f"(store {_redacted(config.store_url)}, {config.processes} process(es), "
@@ -76,10 +77,54 @@ def serve(
     )
 
 
-def _redacted(url: str) -> str:
-    from stridewise.storage import redact_url
+def _check_port_free(host: str, port: int) -> None:
+    """Raise one clear error naming ``host:port`` when the server could not listen there.
 
-    return redact_url(url)
+    Bound and released the way uvicorn binds (``SO_REUSEADDR``), before the banner: a busy
+    port is an error line, not a banner followed by the server's own failure.
+    """
+    import errno
+    import socket
+
+    from stridewise.engine.errors import StridewiseError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                "the address is already in use (another program, or another stridewise "
+                "service, listens there); stop it or choose another --port"
+            )
+        elif isinstance(exc, socket.gaierror):
+            reason = f"no such host ({exc.strerror or exc}); check --host"
+        else:
+            reason = f"{exc.strerror or exc}; check --host and --port"
+        raise StridewiseError(f"cannot listen on {where}: {reason}") from None
+
+
+def _redacted(url: str) -> str:
+    """The store URL as configured, less a password (``user:secret@`` or ``password=``).
+
+    Only the password is taken out: the rest is the text written in the configuration
+    (``sqlite:////abs/path`` keeps its four slashes).
+    """
+    import re
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        user, _, host = authority.rpartition("@")
+        authority = f"{user.partition(':')[0]}@{host}"
+    tail = re.sub(r"(?i)([?&])password=[^&#]*&?", r"\1", tail)
+    tail = re.sub(r"[?&]$", "", tail)
+    return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
 @click.group()

@@ -5,7 +5,7 @@ A file (``stridewise serve --config service.toml``) holds a ``[service]`` table:
     [service]
     host = "127.0.0.1"          # loopback by default: put a TLS proxy in front for the network
     port = 8700
-    store = "sqlite:///var/lib/stridewise/service.sqlite3"   # or postgresql://user@host/db
+    store = "sqlite:////var/lib/stridewise/service.sqlite3"  # or postgresql://user@host/db
     workers = 2                 # evaluation worker processes per clinic profile (per process)
     processes = 1               # HTTP server processes (each with its own evaluation workers)
     evaluation_timeout_s = 30   # one evaluation longer than this kills its worker
@@ -123,6 +123,13 @@ def load_config(
         where = str(path)
         try:
             doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(
+                "no such settings file: write it first (a [service] table, e.g. "
+                'store = "sqlite:///service.sqlite3"; see docs/service.md, "Start it"), '
+                "or, without a settings file, give the store with --store",
+                file=where,
+            ) from None
         except OSError as exc:
             raise InputError(
                 f"cannot read the service configuration: {exc.strerror}", file=where
