@@ -53,6 +53,24 @@ def default_journal() -> Path:
     return Path(platformdirs.user_data_dir("stridewise")) / "journal.yaml"
 
 
+def _journal_to_write(journal: Path | None) -> Path:
+    """The journal ``stridewise log`` writes: ``--journal``, ``$STRIDEWISE_JOURNAL`` or the
+    default. Only the default's folder (stridewise's own data folder) may be created; a path
+    you gave must be in a folder that exists (a typo must not create a tree of folders)."""
+    if journal is not None:
+        given, how = journal, f"--journal {journal}"
+    elif os.environ.get("STRIDEWISE_JOURNAL"):
+        given = Path(os.environ["STRIDEWISE_JOURNAL"])
+        how = f"STRIDEWISE_JOURNAL={given}"
+    else:
+        return default_journal()
+    folder = given.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise StridewiseError(f"{how}: the folder {folder} {what}; create it first")
+    return given
+
+
 #: Commands defined in other modules: (module, attribute, the line `--help` shows). They are
 #: imported when invoked, not when `--help` lists them.
 _LAZY_COMMANDS = {
@@ -818,6 +836,13 @@ def demo(
     help="Extra rule pack file or folder.",
 )
 @_db_option
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your journal, read with the stored history when no PATHS are given (default: "
+    "$STRIDEWISE_JOURNAL or the user data folder), as 'stridewise log --journal' writes it.",
+)
 @_read_hint_options
 @_evaluation_options
 def report(
@@ -826,6 +851,7 @@ def report(
     as_of: str | None,
     packs: tuple[str, ...],
     db: Path | None,
+    journal: Path | None,
     sport_hint: str | None,
     home_tz: str | None,
     profile: Path | None,
@@ -842,7 +868,7 @@ def report(
 
     host = plugin_host()
     hints = ReadHints(sport=sport_hint, tz=home_tz)
-    events, skipped = _read_input(paths, db, host, as_json, hints)
+    events, skipped = _read_input(paths, db, host, as_json, hints, journal)
     history = History(events)
     _report(
         history,
@@ -883,7 +909,7 @@ def _journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def _append(journal: Path | None, kind: str, entry: dict[str, Any]) -> None:
     from stridewise.adapters.journal import append_entry
 
-    path = journal or default_journal()
+    path = _journal_to_write(journal)
     entry = {k: v for k, v in entry.items() if v is not None and v is not False}
     event = append_entry(path, kind, entry)
     click.echo(f"added {kind} {plain(event.id)} to {plain(path)}")
@@ -907,7 +933,7 @@ def log_run(journal: Path | None, date_: str, time_: str | None, **fields: Any) 
     """Log a run."""
     shoe = fields.get("shoe")
     if shoe is not None:
-        _check_shoe(journal or default_journal(), shoe)
+        _check_shoe(_journal_to_write(journal), shoe)
     _append(journal, "run", {"date": date_, "time": time_, **fields})
 
 
@@ -1014,7 +1040,7 @@ def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
     again with the clearance date or test results."""
     from stridewise.adapters.journal import append_entry
 
-    path = journal or default_journal()
+    path = _journal_to_write(journal)
     entry = {"date": date_, **{k: v for k, v in fields.items() if v is not None}}
     event = append_entry(path, "injury", entry)  # keeps False: a failed test is information
     click.echo(f"added injury {plain(event.id)} to {plain(path)}")
@@ -1073,7 +1099,7 @@ def log_profile(
     age at first period and past injuries for every date); later entries add to earlier ones."""
     from stridewise.adapters.journal import append_entry
 
-    path = journal or default_journal()
+    path = _journal_to_write(journal)
     entry: dict[str, Any] = {"recorded": recorded or dt.date.today().isoformat()}
     entry.update({k: v for k, v in fields.items() if v is not None})  # False is information
     if prior_bsi:
