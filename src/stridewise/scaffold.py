@@ -238,6 +238,9 @@ def stridewise_ruleset_sources() -> Iterable[Traversable]:
 
 _PACK_YAML = """\
 # The $name pack: replace the example rule with yours (format: stridewise docs/packs.md).
+# status: draft is a label for people (`stridewise rulesets list` shows it): an installed draft
+# pack runs in every report like an active one. Set it to active, with `reviewed`, once a
+# clinician has checked the rules; see docs/packs.md, "Status".
 ruleset:
   id: $slug
   version: 0.1.0
@@ -249,48 +252,49 @@ sources:
   seed002:
     label: >-
       UW Medicine sports medicine, "Stress fractures in runners: how do I get back to
-      running?" (patient handout; build up gradually, with rest days)
+      running?" (patient handout; longer runs are one of the loads to build up gradually)
 
 parameters:
-  run_days_in_a_row_max:
-    type: integer
-    default: 7
-    min: 3
-    max: 14
-    unit: days
+  long_run_km:
+    type: number
+    default: 25
+    min: 10
+    max: 50
+    unit: km
     source: seed002
     contested: >-
-      The handout advises rest days without a number; 7 days in a row is this pack's
-      working line.
-    description: Days of running in a row from which the card suggests a rest day.
+      The handout names longer runs as a load to build up gradually without a distance;
+      25 km is this pack's working line.
+    description: Longest run of the last 7 days from which the card suggests easy days around it.
 
 rules:
-  - id: rest-day
-    title: Many days of running in a row
+  - id: easy-days-around-long-run
+    title: A long run this week
     priority: 20
     when:
       - fact: training
-        where: {run_days_in_a_row: {gte: $$run_days_in_a_row_max}}
+        where: {longest_run_7d_km: {gte: $$long_run_km}}
     then:
       card:
         indicator: info
         advice: modify
-        summary: "{training.run_days_in_a_row} days of running in a row: plan a rest day."
+        summary: "A {training.longest_run_7d_km} km run this week: keep the days around it easy."
         detail: >
-          Bone rebuilds between loads; rest days give it the time (UW Medicine handout).
+          Bone rebuilds between loads; a long run is a big one, so the days before and after
+          it are easy or rest days (UW Medicine handout).
         source: seed002
 
 tests:
-  - name: ten days in a row
+  - name: a 30 km run this week
     as_of: "2026-03-31"
     facts:
-      - {type: training, enough_history: true, run_days_in_a_row: 10}
-    expect: [{rule: rest-day, indicator: info}]
-  - name: a rest day last week
+      - {type: training, enough_history: true, longest_run_7d_km: 30}
+    expect: [{rule: easy-days-around-long-run, indicator: info}]
+  - name: no run over 12 km this week
     as_of: "2026-03-31"
     facts:
-      - {type: training, enough_history: true, run_days_in_a_row: 3}
-    silent: [rest-day]
+      - {type: training, enough_history: true, longest_run_7d_km: 12}
+    silent: [easy-days-around-long-run]
 """
 
 _PACK_TEST = (
