@@ -204,6 +204,17 @@ def test_the_athlete_version_changes_with_every_change_and_is_never_given_twice(
     assert again is not None and again not in (v1, v2, v3)  # a cache of the old one is stale
 
 
+def test_a_put_says_which_version_it_started_from(store: ServiceStore) -> None:
+    """What a cache of the athlete needs to apply the batch itself: the version just before."""
+    first = store.put_events("clinic-a", "ath-1", runs(3))
+    assert first.previous_version is None  # nothing was stored
+    second = store.put_events("clinic-a", "ath-1", [run(7)])
+    assert second.previous_version == first.version
+    assert second.version is not None and second.version != first.version
+    same = store.put_events("clinic-a", "ath-1", [run(7)])
+    assert same.previous_version == same.version == second.version  # nothing changed
+
+
 _examples = itertools.count()
 
 

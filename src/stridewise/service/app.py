@@ -118,6 +118,8 @@ class HistoryCache:
     ) -> None:
         """The store moved the athlete from version ``before`` to ``after`` by storing
         ``events``: bring the kept History along, or forget it when it was not at ``before``."""
+        if before is not None and before == after:
+            return  # nothing changed
         with self._lock:
             kept = self._kept.get(key)
         if kept is None:

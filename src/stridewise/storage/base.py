@@ -84,6 +84,10 @@ class PutResult:
     #: the athlete's version after the put (see :meth:`ServiceStore.athlete_version`); None for
     #: an empty batch to an athlete with nothing stored
     version: int | None = None
+    #: the athlete's version just before the put, read in the same transaction (None: the
+    #: athlete had nothing stored, or the batch was empty): a cache holding ``previous_version``
+    #: may apply the batch itself and become ``version``
+    previous_version: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -383,13 +387,11 @@ class SQLStore(ServiceStore, Generic[C]):
                 self._insert_events(cur, clinic, athlete, [(i, *batch[i]) for i in new])
             if changed:
                 self._update_events(cur, clinic, athlete, [(i, *batch[i]) for i in changed])
-            previous = None
-            if self._cache is not None or not (new or changed):
-                cur.execute(
-                    self._q("SELECT version FROM athletes WHERE clinic = ? AND athlete = ?"),
-                    (clinic, athlete),
-                )
-                (previous,) = cur.fetchone()
+            cur.execute(
+                self._q("SELECT version FROM athletes WHERE clinic = ? AND athlete = ?"),
+                (clinic, athlete),
+            )
+            (previous,) = cur.fetchone()
             version = previous
             if new or changed:
                 version = self._bump_version(cur, clinic, athlete)
@@ -402,6 +404,7 @@ class SQLStore(ServiceStore, Generic[C]):
             already_stored=len(ids) - len(new) - len(changed) + repeated,
             updated=len(changed),
             version=version,
+            previous_version=previous or None,  # 0: the row was made by this put
         )
 
     def _bump_version(self, cur: Cursor, clinic: str, athlete: str) -> int:
