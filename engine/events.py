@@ -210,14 +210,18 @@ SITE_WORDS = tuple(sorted({*SITES, *SITE_ALIASES}))
 def normalize_site(text: str) -> str:
     """The region or site code for a word a runner uses (raises ValueError for unknown words)."""
     code = _SITE_LOOKUP.get(site_key(text))
-    if code is None:
+    if code is None:  # one short line: the CLI and the service's 422 show it as it is
+        import difflib
+
+        words = sorted({w.replace("_", " ") for w in SITE_WORDS})
+        close = difflib.get_close_matches(" ".join(text.lower().split()), words, n=3, cutoff=0.6)
+        named = [repr(w) for w in close]
+        guess = " or ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        regions = ", ".join(sorted(REGIONS - {"other"}))
         raise ValueError(
-            f"{text!r} is not a body site stridewise knows; use a region ("
-            + ", ".join(sorted(REGIONS))
-            + "), a bone ("
-            + ", ".join(sorted(HIGH_RISK_SITES | LOW_RISK_SITES))
-            + ") or one of these words: "
-            + ", ".join(sorted(SITE_ALIASES))
+            f"{text!r} is not a body site stridewise knows"
+            + (f" (did you mean {guess}?)" if guess else "")
+            + f"; use a region ({regions}), a bone or a spot (see 'stridewise log pain --help')"
         )
     return code
 

@@ -220,6 +220,20 @@ def _check_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """A date option: YYYY-MM-DD or 'today'; a bad value is an error naming the option."""
+    if value is None:
+        return None
+    if value == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date like 2026-10-31 (or 'today')", ctx=ctx, param=param
+        ) from None
+
+
 class _SportChoice(click.Choice[str]):
     """The sports, read from the event model when first needed (its import is heavy)."""
 
@@ -785,11 +799,17 @@ def _print_card(card: Card) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
-@click.option("--as-of", "as_of", default=None, help="Evaluate as of this date (YYYY-MM-DD).")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_day,
+    metavar="YYYY-MM-DD",
+    help="Evaluate as of this date (default: the sample's day, 2026-10-31).",
+)
 @_evaluation_options
 def demo(
     as_json: bool,
-    as_of: str | None,
+    as_of: dt.date | None,
     profile: Path | None,
     decision_log: Path | None,
     athlete: str | None,
@@ -798,7 +818,6 @@ def demo(
     html_out: Path | None,
 ) -> None:
     """Run the bundled sample athlete and print the recommendations."""
-    from stridewise.cli_rulesets import parse_date
     from stridewise.engine.facts import History
 
     resource = files("stridewise").joinpath("data/demo_athlete.yaml")
@@ -807,7 +826,7 @@ def demo(
         result = _import([str(path)], host, quiet=True)
     if result.skipped:
         _print_skipped(result)
-    day = parse_date(as_of) or DEMO_AS_OF
+    day = as_of or DEMO_AS_OF
     _report(
         History(result.events),
         day,
@@ -827,7 +846,13 @@ def demo(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as JSON (CDS Hooks shape).")
-@click.option("--as-of", "as_of", default=None, help="Date to evaluate (default: today).")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_day,
+    metavar="YYYY-MM-DD",
+    help="Date to evaluate (default: today).",
+)
 @click.option(
     "--pack",
     "packs",
@@ -848,7 +873,7 @@ def demo(
 def report(
     paths: tuple[str, ...],
     as_json: bool,
-    as_of: str | None,
+    as_of: dt.date | None,
     packs: tuple[str, ...],
     db: Path | None,
     journal: Path | None,
@@ -862,7 +887,6 @@ def report(
     html_out: Path | None,
 ) -> None:
     """Import PATHS and print the recommendations (no PATHS: stored history and journal)."""
-    from stridewise.cli_rulesets import parse_date
     from stridewise.engine.facts import History
     from stridewise.importer import ReadHints
 
@@ -872,7 +896,7 @@ def report(
     history = History(events)
     _report(
         history,
-        parse_date(as_of),
+        as_of,
         as_json=as_json,
         title="Report",
         host=host,
@@ -963,26 +987,27 @@ def _check_shoe(journal: Path, shoe: str) -> None:
 
 @log.command("pain")
 @_journal_option
-@click.option("--date", "date_", required=True)
+@click.option("--date", "date_", required=True, help="Date of the pain (YYYY-MM-DD).")
 @click.option(
     "--site",
     required=True,
     help="Where it hurts, in your words: a region (shin, foot, ankle, heel, hip, groin, thigh, "
-    "knee) or a spot ('front of shin', 'inner shin', 'top of midfoot', 'base of fifth "
-    "metatarsal', 'under big toe', 'inner ankle'); case and spaces do not matter.",
+    "knee), a spot ('front of shin', 'inner shin', 'top of midfoot', 'base of fifth "
+    "metatarsal', 'under big toe', 'inner ankle') or a bone (tibia, fibula, navicular, "
+    "metatarsal, calcaneus, femoral neck, pelvis, sacrum); case and spaces do not matter.",
 )
 @click.option("--severity", type=click.IntRange(0, 10), required=True, help="Pain 0-10.")
 @click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
 @click.option("--with-activity", is_flag=True, help="It hurts when you run.")
 @click.option("--after-rest", is_flag=True, help="It lingers after rest.")
-@click.option("--at-rest", is_flag=True)
-@click.option("--at-night", is_flag=True)
-@click.option("--swelling", is_flag=True)
+@click.option("--at-rest", is_flag=True, help="It hurts while you sit or stand still.")
+@click.option("--at-night", is_flag=True, help="It hurts at night or wakes you up.")
+@click.option("--swelling", is_flag=True, help="The painful spot is swollen.")
 @click.option("--point-tenderness", is_flag=True, help="One spot on the bone is tender to touch.")
 @click.option("--hop-pain", is_flag=True, help="Hopping on that leg hurts.")
 @click.option("--worsening", is_flag=True, help="It is getting worse.")
 @click.option("--stopped-run", is_flag=True, help="The pain made you stop a run.")
-@click.option("--note")
+@click.option("--note", help="Anything else, in your words (kept in the journal).")
 def log_pain(journal: Path | None, date_: str, **fields: Any) -> None:
     """Log a pain report."""
     _append(journal, "pain", {"date": date_, **fields})
@@ -991,11 +1016,16 @@ def log_pain(journal: Path | None, date_: str, **fields: Any) -> None:
 @log.command("shoe")
 @_journal_option
 @click.option("--id", "id_", required=True, help="Short id you will use with --shoe.")
-@click.option("--name", required=True)
-@click.option("--model")
-@click.option("--first-used")
-@click.option("--retired")
-@click.option("--start-distance-km", type=float, default=0.0)
+@click.option("--name", required=True, help="The pair's name, as reports show it.")
+@click.option("--model", help="Maker and model.")
+@click.option("--first-used", help="Date of the first run in them (YYYY-MM-DD).")
+@click.option("--retired", help="Date you stopped running in them (YYYY-MM-DD).")
+@click.option(
+    "--start-distance-km",
+    type=float,
+    default=0.0,
+    help="Kilometres they had before the runs stridewise knows of.",
+)
 def log_shoe(journal: Path | None, id_: str, start_distance_km: float, **fields: Any) -> None:
     """Add a pair of shoes."""
     _append(journal, "shoe", {"id": id_, "start_distance_km": start_distance_km, **fields})
@@ -1003,7 +1033,7 @@ def log_shoe(journal: Path | None, id_: str, start_distance_km: float, **fields:
 
 @log.command("nutrition")
 @_journal_option
-@click.option("--date", "date_", required=True)
+@click.option("--date", "date_", required=True, help="The day (YYYY-MM-DD).")
 @click.option("--energy-intake-kcal", type=float)
 @click.option("--exercise-energy-kcal", type=float)
 @click.option("--fat-free-mass-kg", type=float)
@@ -1017,11 +1047,11 @@ def log_nutrition(journal: Path | None, date_: str, **fields: Any) -> None:
 
 @log.command("injury")
 @_journal_option
-@click.option("--date", "date_", required=True, help="Date of diagnosis.")
+@click.option("--date", "date_", required=True, help="Date of diagnosis (YYYY-MM-DD).")
 @click.option("--site", required=True, help="The bone or region, as for 'log pain --site'.")
 @click.option("--side", type=click.Choice(["left", "right", "both", "none"]), default="none")
 @click.option("--grade", type=click.IntRange(1, 4))
-@click.option("--cleared", help="Date you were cleared to run.")
+@click.option("--cleared", help="Date you were cleared to run (YYYY-MM-DD).")
 @click.option(
     "--imaging-healed/--imaging-not-healed", default=None, help="What the latest scan showed."
 )
@@ -1048,7 +1078,7 @@ def log_injury(journal: Path | None, date_: str, **fields: Any) -> None:
 
 @log.command("profile")
 @_journal_option
-@click.option("--recorded", default=None, help="Date (default today).")
+@click.option("--recorded", default=None, help="Date of this profile (YYYY-MM-DD; default today).")
 @click.option("--sex", type=click.Choice(["female", "male", "other"]))
 @click.option("--birth-year", type=int)
 @click.option("--height-m", type=float)
@@ -1109,16 +1139,29 @@ def log_profile(
 
 
 def _prior_bsi(text: str) -> dict[str, str]:
+    """One ``--prior-bsi SITE[,DATE[,SIDE]]``, each part checked (the error names the value)."""
+    from stridewise.engine.events import SIDES, normalize_site
+
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(f"{text!r}: {why}", param_hint="'--prior-bsi'")
+
     parts = [p.strip() for p in text.split(",")]
     if not parts[0] or len(parts) > 3:
-        raise click.BadParameter(
-            f"{text!r}: give SITE, SITE,DATE or SITE,DATE,SIDE (e.g. 'tibia,2024-05-01,left')",
-            param_hint="--prior-bsi",
-        )
+        raise bad("give SITE, SITE,DATE or SITE,DATE,SIDE (e.g. 'tibia,2024-05-01,left')")
+    try:
+        normalize_site(parts[0])
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     out = {"site": parts[0]}
     if len(parts) > 1 and parts[1]:
+        try:
+            dt.date.fromisoformat(parts[1])
+        except ValueError:
+            raise bad(f"{parts[1]!r} is not a date like 2024-05-01") from None
         out["date"] = parts[1]
     if len(parts) > 2 and parts[2]:
+        if parts[2] not in SIDES:
+            raise bad(f"{parts[2]!r} is not a side: use {', '.join(SIDES)}")
         out["side"] = parts[2]
     return out
 
