@@ -753,6 +753,11 @@ def test_a_url_is_shown_without_its_password() -> None:
         "postgresql://u@db:5432/sw?sslmode=require"
     )
     assert redact_url("postgresql://db/sw") == "postgresql://db/sw"
+    # a SQLite URL is shown as written: four slashes for an absolute path, three for relative
+    assert redact_url("sqlite:////var/lib/stridewise/service.db") == (
+        "sqlite:////var/lib/stridewise/service.db"
+    )
+    assert redact_url("sqlite:///service.db") == "sqlite:///service.db"
 
 
 def test_a_closed_store_says_so(store: ServiceStore) -> None:

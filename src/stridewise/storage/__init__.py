@@ -114,6 +114,8 @@ def redact_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<database URL>"
+    if "@" not in parts.netloc and "password" not in parts.query.lower():
+        return url  # nothing to hide: as given (sqlite:////abs/path keeps its four slashes)
     netloc = parts.netloc
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")
@@ -125,4 +127,9 @@ def redact_url(url: str) -> str:
             if k.lower() != "password"
         ]
     )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # by hand: urlunsplit drops the "//" of an empty host (sqlite:////abs -> sqlite://abs)
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
