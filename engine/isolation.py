@@ -244,6 +244,7 @@ class IsolatedEngine(Evaluator):
         if workers < 1:
             raise ValueError("an isolated engine needs at least one worker")
         self.packs = list(packs)
+        self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
         self.disabled = frozenset(disabled)
         self.wording = dict(wording or {})
         self.timeout = timeout
@@ -255,7 +256,7 @@ class IsolatedEngine(Evaluator):
         )
         self._config = _Config(
             tuple(self.packs),
-            {k: dict(v) for k, v in (overrides or {}).items()},
+            self.overrides,
             self.disabled,
             self.wording,
             allow_protected,

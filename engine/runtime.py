@@ -88,8 +88,12 @@ class Evaluator:
     """What an engine answers: cards for a date or a timeline, from ``evaluate_facts``.
 
     Shared by :class:`Engine` (in process) and :class:`~stridewise.engine.isolation.IsolatedEngine`
-    (in worker processes).
+    (in worker processes). Both say what they evaluate with: the packs and the clinic's
+    parameter values (pack id -> parameter -> value).
     """
+
+    packs: list[RulePack]
+    overrides: dict[str, dict[str, Any]]
 
     def evaluate_facts(
         self, facts: Sequence[Mapping[str, Any]], as_of: dt.date, *, athlete: str = "athlete"
