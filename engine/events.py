@@ -214,14 +214,15 @@ def normalize_site(text: str) -> str:
         import difflib
 
         words = sorted({w.replace("_", " ") for w in SITE_WORDS})
-        close = difflib.get_close_matches(" ".join(text.lower().split()), words, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(" ".join(text.lower().split()), words, n=2, cutoff=0.6)
         named = [repr(w) for w in close]
         guess = " or ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
         regions = ", ".join(sorted(REGIONS - {"other"}))
         raise ValueError(
             f"{text!r} is not a body site stridewise knows"
             + (f" (did you mean {guess}?)" if guess else "")
-            + f"; use a region ({regions}), a bone or a spot (see 'stridewise log pain --help')"
+            + f"; use a region ({regions}), a spot like 'front of shin' or 'top of midfoot' or a "
+            "bone like tibia or navicular (more: 'stridewise log pain --help')"
         )
     return code
 

@@ -39,15 +39,16 @@ def test_as_of_today_still_works() -> None:
 
 
 def test_a_misspelt_site_suggests_the_word_in_one_short_line(tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
     code, _, err = run(
-        "log", "pain", "--journal", str(tmp_path / "j.yaml"), "--date", "2026-11-21",
+        "log", "pain", "--journal", str(journal), "--date", "2026-11-21",
         "--site", "shnn", "--severity", "4",
     )  # fmt: skip
     assert code == 2
     assert "did you mean 'shin'" in err
     assert "ankle, foot" in err  # the regions
     assert "stridewise log pain --help" in err
-    assert len(err) < 400, err
+    assert len(err.replace(str(journal), "")) < 400, err  # was ~1,900
     assert "under great toe" not in err  # not every word
 
 
@@ -56,7 +57,7 @@ def test_the_site_message_is_short_for_the_service_too() -> None:
         normalize_site("front of shinn")
     message = str(caught.value)
     assert "did you mean 'front of shin'" in message
-    assert "\n" not in message and len(message) < 300
+    assert "\n" not in message and len(message) < 320
 
 
 def test_a_site_like_nothing_still_lists_the_regions() -> None:
