@@ -127,3 +127,17 @@ def test_report_without_the_red_flag_pack_is_an_error(tmp_path: Path) -> None:
     assert code == 2
     assert "red-flag" in err
     assert "No recommendations today" not in out
+
+
+def test_events_and_explain_after_a_broken_journal_end_with_an_incomplete_error(
+    tmp_path: Path,
+) -> None:
+    db = _stored_history(tmp_path)
+    journal = tmp_path / "j2.yaml"
+    journal.write_text(BROKEN, encoding="utf-8")
+    env = {"STRIDEWISE_DB": str(db), "STRIDEWISE_JOURNAL": str(journal)}
+    for args in (("events",), ("explain", "--as-of", "2026-11-21", "--json")):
+        code, out, err = run(*args, env=env)
+        assert code == 1, args
+        assert out  # what could be read is still shown
+        assert "error: incomplete: 1 input(s) could not be read" in err
