@@ -97,7 +97,8 @@ _LAZY_COMMANDS = {
     "spark-job": (
         "stridewise.spark.job",
         "command",
-        "Evaluate many athletes on Apache Spark, in batch or as a stream (stridewise[spark]).",
+        "Evaluate many athletes on Apache Spark: read events (Parquet or JSON lines) from INPUT, "
+        "write one Parquet row per card to OUTPUT.",
     ),
     "new": (
         "stridewise.scaffold",
