@@ -62,6 +62,7 @@ def test_report_with_one_unreadable_pain_row_says_incomplete_and_fails(tmp_path:
     assert "pain[1]" in out  # the notice in the report itself names what was skipped
     assert "shinn" in out
     assert "No recommendations today" not in out
+    assert "INCOMPLETE" in " ".join(out.strip().splitlines()[-2:])  # and again at the end
 
 
 def test_report_json_with_one_unreadable_row_lists_it_and_fails(tmp_path: Path) -> None:

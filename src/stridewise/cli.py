@@ -700,6 +700,12 @@ def _report(
         console.print(
             f"[dim]decision {escape(entry['decision_id'])} logged to {escape(decision_log)}[/]"
         )
+    if skipped:  # said again at the end, where a long report is finished reading
+        console.print(
+            f"[bold white on red] INCOMPLETE [/] {len(skipped)} input(s) were left out (listed at "
+            "the top): fewer cards do not mean all clear.",
+            highlight=False,
+        )
     if evaluation.failures or skipped:
         sys.exit(1)
 
