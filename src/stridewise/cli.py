@@ -393,9 +393,13 @@ def _read_input(
         _print_skipped(result)
         skipped += result.skipped
         if not result.events:
+            first = result.skipped[0] if result.skipped else None
             journal_problem = (
-                f"the journal {journal} is invalid: {result.skipped[0].reason}"
-                if result.skipped
+                f"the journal {journal} is invalid: "
+                + (f"row {first.row}: " if first.row is not None else "")
+                + first.reason
+                + (f" (and {len(result.skipped) - 1} more)" if len(result.skipped) > 1 else "")
+                if first is not None
                 else f"the journal {journal} holds no entries"
             )
         events, _ = deduplicate([*events, *result.events])
