@@ -84,7 +84,7 @@ def test_report_json_survives_markup_and_escapes_in_names(tmp_path: Path) -> Non
     journal = _journal(tmp_path / FOLDER)
     result = _run("report", str(journal), "--json", "--as-of", AS_OF)
     _clean(result, json_out=True)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the row with the hostile surface is skipped: incomplete
     doc = json.loads(result.stdout)
     assert any(c["indicator"] == "critical" for c in doc["cards"])
     # The row with the hostile surface is skipped, and the skip is said, naming the folder.
@@ -95,7 +95,8 @@ def test_report_shows_the_night_pain_card_beside_a_hostile_shoe_name(tmp_path: P
     journal = _journal(tmp_path / FOLDER)
     result = _run("report", str(journal), "--as-of", AS_OF)
     _clean(result)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the row with the hostile surface is skipped: incomplete
+    assert "INCOMPLETE" in result.stdout
     assert "CRITICAL" in result.stdout
     # The shoe's name is shown as typed, minus the control characters.
     flat = " ".join(result.stdout.split())
@@ -109,7 +110,7 @@ def test_stored_history_and_journal_with_hostile_names_report(tmp_path: Path) ->
     for args in (("report",), ("report", "--all"), ("events",)):
         result = _run(*args, env=env)
         _clean(result, json_out=args == ("events",))
-        assert result.exit_code == 0
+        assert result.exit_code == 1  # the row with the hostile surface is skipped: incomplete
 
 
 def test_import_names_a_hostile_folder_and_file_literally(tmp_path: Path) -> None:
@@ -184,7 +185,7 @@ def test_card_text_from_a_pack_is_printed_literally(tmp_path: Path) -> None:
         "--as-of", AS_OF,
     )  # fmt: skip
     _clean(result)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the row with the hostile surface is skipped: incomplete
     assert "Source [/] B" in result.stdout
     result = _run("explain", str(journal), "--pack", str(pack), "--decision-log", str(log))
     _clean(result)
@@ -197,6 +198,7 @@ def test_card_text_from_a_pack_is_printed_literally(tmp_path: Path) -> None:
 
 def test_log_echo_carries_no_control_characters(tmp_path: Path) -> None:
     journal = tmp_path / "j [/]\x1b[2J" / "j.yaml"
+    journal.parent.mkdir(parents=True)  # a folder named with --journal must exist
     result = _run("log", "shoe", "--journal", str(journal), "--id", "p[/]", "--name", HOSTILE)
     _clean(result)
     assert result.exit_code == 0 and "added shoe" in result.stdout

@@ -65,9 +65,10 @@ def test_one_corrupt_row_is_named_and_skipped_and_the_report_still_shows(tmp_pat
         assert bad.id == "j:3" and "not JSON" in bad.reason
     runner = CliRunner()
     out = runner.invoke(cli, ["report", "--db", str(db), "--json"])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # a report without that row is incomplete, and says so
     assert "'j:3'" in out.stderr and "db check --repair" in out.stderr
-    assert json.loads(out.stdout)["as_of"]
+    doc = json.loads(out.stdout)
+    assert doc["as_of"] and doc["complete"] is False and "'j:3'" in doc["skipped"][0]["reason"]
     # an import into that history works too, and leaves the unreadable row for the repair
     journal = _journal(tmp_path, runs=1)
     out = runner.invoke(cli, ["import", str(journal), "--db", str(db), "--json"])
@@ -209,10 +210,10 @@ def test_the_history_is_created_readable_by_its_owner_only(tmp_path: Path) -> No
     assert out.exit_code == 0, out.output
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
-    journal = tmp_path / "data" / "journal.yaml"
-    out = CliRunner().invoke(
-        cli, ["log", "shoe", "--journal", str(journal), "--id", "p", "--name", "P"]
-    )
+    # the default journal's folder is created (a folder named with --journal must exist)
+    journal = tmp_path / "data" / "stridewise" / "journal.yaml"
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "STRIDEWISE_JOURNAL": None}
+    out = CliRunner().invoke(cli, ["log", "shoe", "--id", "p", "--name", "P"], env=env)
     assert out.exit_code == 0, out.output
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
