@@ -772,6 +772,7 @@ def test_put_result_fields_are_what_the_service_reports() -> None:
         "already_stored",
         "updated",
         "version",
+        "previous_version",
     ]
 
 
