@@ -56,7 +56,6 @@ from stridewise.engine.packs import (
 )
 from stridewise.engine.rules import RulePack, load_packs
 from stridewise.engine.runtime import Engine
-from stridewise.importer import import_paths
 from stridewise.plugins import PluginHost
 
 __all__ = ["engine_for", "escape", "explain", "parse_date", "plain", "rulesets"]
@@ -355,6 +354,14 @@ def engine_for(
     return Engine(packs)
 
 
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """``--as-of``: a bad date is an error naming the option."""
+    try:
+        return parse_date(value)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
+
 def parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -375,7 +382,20 @@ def parse_date(value: str | None) -> dt.date | None:
     help="History database when no PATHS are given (default: $STRIDEWISE_DB or the user data "
     "folder).",
 )
-@click.option("--as-of", "as_of", default=None, help="Date to explain (default: today, as report).")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your journal, read with the stored history when no PATHS are given (default: "
+    "$STRIDEWISE_JOURNAL or the user data folder), as 'stridewise log --journal' writes it.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    callback=_as_of,
+    help="Date to explain, YYYY-MM-DD (default: today, as report).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @_profile_option
 @_packs_option
@@ -393,7 +413,8 @@ def parse_date(value: str | None) -> dt.date | None:
 def explain_cmd(
     paths: tuple[str, ...],
     db: Path | None,
-    as_of: str | None,
+    journal: Path | None,
+    as_of: dt.date | None,
     as_json: bool,
     profile: Path | None,
     extra: tuple[Path, ...],
@@ -404,21 +425,16 @@ def explain_cmd(
 
     Without PATHS: the stored history and your journal, as ``stridewise report`` reads them.
     """
-    host = plugin_host()
-    if paths:
-        result = import_paths(paths, host)
-        for skipped in result.skipped:
-            err_console.print(f"[yellow]skipped[/] {escape(str(skipped))}", highlight=False)
-        if not result.events:
-            raise StridewiseError("nothing was imported, so there is nothing to explain")
-        history = History(result.events)
-    else:
-        from stridewise.cli import _events_from  # the same reading as report (no import cycle)
+    # the same reading and checks as report (imported here: no import cycle). Input that was
+    # skipped is said on stderr and ends the command with an "incomplete" error (exit 1).
+    from stridewise.cli import _check_red_flags_loaded, _events_from
 
-        history = History(_events_from((), db, host, quiet=True))
-    day = parse_date(as_of) or dt.date.today()  # as report does
+    host = plugin_host()
+    history = History(_events_from(paths, db, host, quiet=True, journal=journal))
+    day = as_of or dt.date.today()  # as report does
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=extra)
+    _check_red_flags_loaded(engine)
     log = DecisionLog(decision_log) if decision_log is not None else None
     athlete_id = (
         athlete or ",".join(str(Path(p).resolve()) for p in paths) or str(db or "stored history")
