@@ -207,7 +207,7 @@ def test_cli_explain_user_errors_are_one_line(tmp_path: Path) -> None:
     empty.write_text("")
     result = CliRunner().invoke(explain_cmd, [str(empty)], env=ONLY_FIXTURES)
     assert result.exit_code == 2
-    assert "error: nothing was imported, so there is nothing to explain" in result.stderr
+    assert "error: nothing was imported, so there is nothing to evaluate" in result.stderr
     bad = DATA / "clinics" / "out_of_bounds.yaml"
     with as_file(files("stridewise").joinpath("data/demo_athlete.yaml")) as demo:
         result = CliRunner().invoke(

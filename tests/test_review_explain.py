@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from stridewise.cli import cli
@@ -76,11 +75,23 @@ def test_explain_of_a_file_with_a_skipped_row_ends_incomplete(tmp_path: Path) ->
     assert code == 1 and "incomplete" in err and "shinn" in err
 
 
-@pytest.mark.parametrize("blocked", ["builtin_rulesets"])
-def test_explain_without_the_red_flag_rules_is_an_error(blocked: str) -> None:
+def test_explain_with_no_rule_packs_is_an_error() -> None:
     code, out, err = run(
         ["explain", str(JOURNAL), "--as-of", "2026-03-31"],
-        env={"STRIDEWISE_BLOCK_PLUGINS": blocked},
+        env={"STRIDEWISE_BLOCK_PLUGINS": "builtin_rulesets"},
     )
-    assert code != 0 and "Fired" not in out
-    assert "no rule packs loaded" in err or "red-flag rules" in err
+    assert code == 2 and "Fired" not in out
+    assert "no rule packs loaded" in err
+
+
+def test_explain_of_a_pack_authors_own_pack_warns_that_red_flags_are_left_out(
+    tmp_path: Path,
+) -> None:
+    pack = Path(__file__).parent / "data" / "packs" / "good"
+    code, out, err = run(
+        ["explain", str(JOURNAL), "--as-of", "2026-03-31", "--pack", str(pack)],
+        env={"STRIDEWISE_BLOCK_PLUGINS": "builtin_rulesets"},
+    )
+    assert code == 0, err
+    assert "Explanation as of 2026-03-31" in out
+    assert "red-flag rules (see a physician) are not loaded" in err

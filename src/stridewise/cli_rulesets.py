@@ -434,7 +434,14 @@ def explain_cmd(
     day = as_of or dt.date.today()  # as report does
     clinic = load_profile(profile) if profile is not None else None
     engine = engine_for(host, profile=clinic, extra=extra)
-    _check_red_flags_loaded(engine)
+    if not engine.packs:
+        _check_red_flags_loaded(engine)  # no packs at all: an error, never an empty explanation
+    elif not any(p.protected_rules for p in engine.packs):  # a pack author's own packs alone
+        err_console.print(
+            "[yellow]warning:[/] the red-flag rules (see a physician) are not loaded: this "
+            "explains only the packs listed, not what a report would say",
+            highlight=False,
+        )
     log = DecisionLog(decision_log) if decision_log is not None else None
     athlete_id = (
         athlete or ",".join(str(Path(p).resolve()) for p in paths) or str(db or "stored history")
