@@ -28,6 +28,7 @@ from stridewise.cli_shell import (
     plain,
     plugin_host,
     warn,
+    warn_plugin_errors,
 )
 from stridewise.engine.errors import StridewiseError
 from stridewise.plugins import PluginHost, Skipped
@@ -197,8 +198,7 @@ def _import(
             bar.update(task, advance=1, description=f"importing {escape(path.name[:40])}")
 
         result = import_paths(paths, host, progress=tick, workers=0, hints=hints)
-    for error in host.errors:
-        err_console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
+    warn_plugin_errors(host)  # each plugin error once per run
     return result
 
 
