@@ -393,3 +393,31 @@ def test_a_timeline_that_fails_part_way_says_so_at_its_end(tmp_path: Path) -> No
     assert body["complete"] is False
     assert "streamed" in body["error"] and "crashed" in body["error"]
     assert [d["date"] for d in body["days"]] == [(END - dt.timedelta(days=9)).isoformat()]
+
+
+def test_the_html_report_of_an_athlete_comes_from_the_service(server: Server) -> None:
+    """The page `stridewise report --html` writes, for a clinic's athlete, with the clinic's
+    profile: findings first, charts, no script; another clinic's key gets nothing."""
+    events = year_of_training(5)
+    pain = {
+        "kind": "pain",
+        "id": "pain-night",
+        "source": "app",
+        "date": END.isoformat(),
+        "site": "shin",
+        "severity": 5,
+        "at_night": True,
+    }
+    with server.client("hillside") as c:
+        assert post(c, "paged", [*events, pain]).status_code == 200
+        page = c.get("/athletes/paged/report.html", params={"as_of": END.isoformat()})
+    with server.client("riverside") as other:
+        hidden = other.get("/athletes/paged/report.html", params={"as_of": END.isoformat()})
+    assert page.status_code == 200, page.text[:500]
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "Stop running and see a physician" in html
+    assert html.index("Stop running and see a physician") < html.index("<svg")
+    assert "<script" not in html.lower()
+    assert "Report for paged" in html
+    assert hidden.status_code == 404

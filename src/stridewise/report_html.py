@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
     from stridewise.engine.facts import History
-    from stridewise.engine.runtime import Engine, Evaluation, Evaluator
+    from stridewise.engine.runtime import Evaluation, Evaluator
 
 #: Weeks of training shown by default (about six months; the issue asks for 6-12).
 DEFAULT_WEEKS = 26
@@ -171,7 +171,7 @@ class LoadData:
     comeback_days: float | None = None
 
 
-def param(engine: Engine, pack_id: str, name: str) -> Any:
+def param(engine: Evaluator, pack_id: str, name: str) -> Any:
     """A pack parameter's value in this engine (the clinic's override, else the default);
     None when the pack or the parameter is not loaded."""
     pack = next((p for p in engine.packs if p.id == pack_id), None)
@@ -180,7 +180,7 @@ def param(engine: Engine, pack_id: str, name: str) -> Any:
     return engine.overrides.get(pack_id, {}).get(name, pack.parameters[name].default)
 
 
-def _rule_titles(engine: Engine) -> dict[str, str]:
+def _rule_titles(engine: Evaluator) -> dict[str, str]:
     return {
         f"{p.id}/{r['id']}": str(r.get("title") or r["id"]) for p in engine.packs for r in p.rules
     }
@@ -194,7 +194,7 @@ def is_load_card(card: Card) -> bool:
 def load_data(
     history: History,
     as_of: dt.date,
-    engine: Engine,
+    engine: Evaluator,
     evaluation: Evaluation,
     *,
     weeks: int = DEFAULT_WEEKS,
@@ -283,7 +283,7 @@ class ShoeRow:
     status: str
 
 
-def shoe_rows(engine: Engine, facts: Sequence[Mapping[str, Any]]) -> list[ShoeRow]:
+def shoe_rows(engine: Evaluator, facts: Sequence[Mapping[str, Any]]) -> list[ShoeRow]:
     """Each shoe in use with its distance and the replacement mark the footwear pack applies
     (the heavier runner's mark from ``heavy_runner_kg`` on)."""
     athlete = next((f for f in facts if f.get("type") == "athlete"), {})
@@ -738,7 +738,7 @@ def pain_chart(
 def render_report(
     history: History,
     as_of: dt.date,
-    engine: Engine,
+    engine: Evaluator,
     *,
     evaluation: Evaluation | None = None,
     evaluator: Evaluator | None = None,
@@ -1095,7 +1095,7 @@ def _load_section(data: LoadData | None) -> str:
     return "\n".join(out)
 
 
-def _shoe_section(engine: Engine, facts: Sequence[Mapping[str, Any]]) -> str:
+def _shoe_section(engine: Evaluator, facts: Sequence[Mapping[str, Any]]) -> str:
     out = ['<section aria-labelledby="shoes">', '<h2 id="shoes">Shoes</h2>']
     rows = shoe_rows(engine, facts)
     if not rows:
@@ -1133,7 +1133,7 @@ def _shoe_section(engine: Engine, facts: Sequence[Mapping[str, Any]]) -> str:
 def _pain_section(
     history: History,
     facts: Sequence[Mapping[str, Any]],
-    engine: Engine,
+    engine: Evaluator,
     as_of: dt.date,
     loads: LoadData | None,
 ) -> str:
@@ -1220,7 +1220,9 @@ def _pain_section(
     return "\n".join(out)
 
 
-def _active_injury(facts: Sequence[Mapping[str, Any]], engine: Engine) -> Mapping[str, Any] | None:
+def _active_injury(
+    facts: Sequence[Mapping[str, Any]], engine: Evaluator
+) -> Mapping[str, Any] | None:
     """The latest diagnosed injury's fact while it is followed up (the return-to-run pack's
     ``followup_days``)."""
     latest = next((f for f in facts if f.get("type") == "injury" and f.get("latest")), None)
@@ -1231,7 +1233,7 @@ def _active_injury(facts: Sequence[Mapping[str, Any]], engine: Engine) -> Mappin
 
 
 def _rtr_period(
-    facts: Sequence[Mapping[str, Any]], engine: Engine, start: dt.date, as_of: dt.date
+    facts: Sequence[Mapping[str, Any]], engine: Evaluator, start: dt.date, as_of: dt.date
 ) -> dict[str, Any] | None:
     """The span of the active return-to-run phase on the pain timeline, with its label."""
     injury = _active_injury(facts, engine)
@@ -1250,7 +1252,7 @@ def _rtr_period(
     }
 
 
-def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Engine) -> str:
+def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Evaluator) -> str:
     latest = _active_injury(facts, engine)
     if latest is None:
         return "<p>No bone stress injury in rehabilitation.</p>"
@@ -1306,7 +1308,7 @@ def _return_to_run(facts: Sequence[Mapping[str, Any]], engine: Engine) -> str:
     return "\n".join(out)
 
 
-def _score_section(engine: Engine, evaluation: Evaluation) -> str:
+def _score_section(engine: Evaluator, evaluation: Evaluation) -> str:
     out = [
         '<section aria-labelledby="score">',
         '<h2 id="score">Bone health score</h2>',
@@ -1367,7 +1369,7 @@ def _version() -> str:
     return __version__
 
 
-def _about(engine: Engine) -> str:
+def _about(engine: Evaluator) -> str:
     packs = ", ".join(f"{text(p.id)} {text(p.version)}" for p in engine.packs)
     return (
         '<section aria-labelledby="about"><h2 id="about">About this report</h2>'

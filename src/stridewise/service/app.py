@@ -63,6 +63,8 @@ LAST_DATE = dt.date(2100, 12, 31)
 ISSUED_CARDS = 200_000
 
 
+_NO_HTML = "the HTML report is not installed here (pip install 'stridewise[html]')"
+
 #: Athletes whose History a service process keeps between requests (the least recently used
 #: is dropped first); a year of daily runs is well under 1 MB.
 HISTORY_CACHE = 1_000
@@ -482,6 +484,32 @@ class Service:
                 return facts
         return History(self.events(clinic, athlete, until=as_of)).facts(as_of)
 
+    def report_html(self, clinic: Clinic, athlete: str, as_of: dt.date) -> str:
+        """The athlete's HTML report (the page ``stridewise report --html`` writes), evaluated
+        in the clinic's worker pool with its profile."""
+        from stridewise.engine.facts import History
+
+        try:
+            from stridewise.report_html import render_report
+        except ImportError as exc:
+            raise ServiceError(501, f"{_NO_HTML}: {exc}") from None
+        engine = self.engine(clinic)
+        history = History(self.events(clinic, athlete, until=as_of))
+        evaluation = self.evaluate(engine, history.facts(as_of), as_of, clinic, athlete)
+        name = f"{clinic.id}/{athlete}"
+        try:
+            return render_report(
+                history,
+                as_of,
+                engine,
+                evaluation=evaluation,
+                evaluator=engine,
+                athlete=name,
+                title=f"Report for {athlete}",
+            )
+        except ImportError as exc:  # the chart renderer, imported when first drawing
+            raise ServiceError(501, f"{_NO_HTML}: {exc}") from None
+
     def timeline(
         self, clinic: Clinic, athlete: str, start: dt.date, end: dt.date
     ) -> Iterator[bytes]:
@@ -684,6 +712,19 @@ async def get_cards(request: Request) -> Response:
     return json_response(await run_in_threadpool(work))
 
 
+async def get_report(request: Request) -> Response:
+    service = _service(request)
+    athlete = _athlete(request)
+    as_of = parse_date(request.query_params.get("as_of"), "as_of", default=_today())
+
+    def work() -> str:
+        clinic = service.clinic(request)
+        return service.report_html(clinic, athlete, as_of)
+
+    page = await run_in_threadpool(work)
+    return Response(page.encode("utf-8"), media_type="text/html; charset=utf-8")
+
+
 async def get_timeline(request: Request) -> Response:
     service = _service(request)
     athlete = _athlete(request)
@@ -787,6 +828,7 @@ def create_app(config: ServiceConfig | None = None, *, store: Any = None) -> Sta
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/athletes/{athlete}/events", post_events, methods=["POST"]),
         Route("/athletes/{athlete}/cards", get_cards, methods=["GET"]),
+        Route("/athletes/{athlete}/report.html", get_report, methods=["GET"]),
         Route("/athletes/{athlete}/timeline", get_timeline, methods=["GET"]),
         Route("/athletes/{athlete}", delete_athlete, methods=["DELETE"]),
         *cds.routes(),

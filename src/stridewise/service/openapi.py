@@ -436,6 +436,33 @@ def build_openapi(config: ServiceConfig | None = None) -> dict[str, Any]:
                 },
             }
         },
+        "/athletes/{athlete}/report.html": {
+            "get": {
+                "summary": "The athlete's HTML report as of a date (one self-contained page).",
+                "operationId": "getReport",
+                "parameters": [
+                    athlete,
+                    {
+                        "name": "as_of",
+                        "in": "query",
+                        "required": False,
+                        "description": "Report as of the end of this day (default: today, UTC).",
+                        "schema": _DATE,
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The page: findings first, charts as inline SVG, no "
+                        "script, nothing loaded from the network.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    **auth_errors,
+                    "404": _error("No such athlete in your clinic."),
+                    "501": _error("The HTML report is not installed (stridewise[html])."),
+                    "503": _error("Evaluation crashed its worker twice (named athlete)."),
+                },
+            }
+        },
         "/athletes/{athlete}/timeline": {
             "get": {
                 "summary": "The athlete's cards for every day of a range (streamed).",
