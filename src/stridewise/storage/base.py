@@ -48,6 +48,7 @@ from stridewise.engine.events import (
     load_stored_json,
     stable_id,
 )
+from stridewise.storage import migrations
 
 __all__ = [
     "FEEDBACK_OUTCOMES",
@@ -320,6 +321,37 @@ class SQLStore(ServiceStore, Generic[C]):
             with contextlib.suppress(Exception):
                 self._close_conn(conn)
         self._local = threading.local()
+
+    #: the dialect of :meth:`Migration.sql <stridewise.storage.migrations.Migration.sql>`
+    DIALECT = "sqlite"
+
+    def _apply_migrations(self, cur: Cursor, tables: set[str], upto: int, where: str) -> None:
+        """Inside the set-up transaction: refuse a database (``where``: what it is, for the
+        message) holding another application's ``tables`` or made by a newer stridewise, then
+        apply the pending migrations in order, each recorded in ``schema_version``."""
+        foreign = tables - migrations.TABLES
+        if foreign or (tables and "schema_version" not in tables):
+            raise StorageError(
+                f"{self.url}: {where} belongs to another application (tables: "
+                f"{', '.join(sorted(foreign or tables))}); the service store will not write "
+                "into it"
+            )
+        cur.execute(migrations.VERSION_TABLE)
+        cur.execute("SELECT version FROM schema_version")
+        applied = {v for (v,) in cur.fetchall()}
+        newer = migrations.newer_than_known(applied)
+        if newer is not None:
+            raise StorageError(
+                f"{self.url}: made by a newer stridewise (schema version {newer}; this one "
+                f"knows up to {migrations.LATEST}); upgrade stridewise"
+            )
+        for m in migrations.pending(applied, upto):
+            for statement in m.sql(self.DIALECT):
+                cur.execute(statement)
+            cur.execute(
+                self._q("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)"),
+                (m.version, m.name, _now_text()),
+            )
 
     def _q(self, sql: str) -> str:
         return sql if self.PARAM == "?" else sql.replace("?", self.PARAM)

@@ -42,6 +42,7 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
     """:class:`~stridewise.storage.ServiceStore` on PostgreSQL."""
 
     PARAM = "%s"
+    DIALECT = "postgresql"
     ORDER = ' ORDER BY day, event_id COLLATE "C"'
 
     def __init__(
@@ -259,29 +260,7 @@ class PostgresStore(SQLStore["psycopg.Connection[Any]"]):
                 (self._schema,),
             )
             tables = {name for (name,) in cur.fetchall()}
-            foreign = tables - migrations.TABLES
-            if foreign or (tables and "schema_version" not in tables):
-                raise StorageError(
-                    f"{self.url}: schema {self._schema!r} belongs to another application "
-                    f"(tables: {', '.join(sorted(foreign or tables))}); the service store "
-                    "will not write into it"
-                )
-            cur.execute(migrations.VERSION_TABLE)
-            cur.execute("SELECT version FROM schema_version")
-            applied = {v for (v,) in cur.fetchall()}
-            newer = migrations.newer_than_known(applied)
-            if newer is not None:
-                raise StorageError(
-                    f"{self.url}: made by a newer stridewise (schema version {newer}; this "
-                    f"one knows up to {migrations.LATEST}); upgrade stridewise"
-                )
-            for m in migrations.pending(applied, upto):
-                for statement in m.sql("postgresql"):
-                    cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
-                    (m.version, m.name, _now_text()),
-                )
+            self._apply_migrations(cur, tables, upto, f"schema {self._schema!r}")
 
 
 def _password_of(url: str) -> str | None:

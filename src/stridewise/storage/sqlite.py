@@ -170,29 +170,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
             tables = {name for (name,) in cur.fetchall()}
-            foreign = tables - migrations.TABLES
-            if foreign or (tables and "schema_version" not in tables):
-                raise StorageError(
-                    f"{self.url}: this database belongs to another application (tables: "
-                    f"{', '.join(sorted(foreign or tables))}); the service store will not write "
-                    "into it. Give another file"
-                )
-            cur.execute(migrations.VERSION_TABLE)
-            cur.execute("SELECT version FROM schema_version")
-            applied = {v for (v,) in cur.fetchall()}
-            newer = migrations.newer_than_known(applied)
-            if newer is not None:
-                raise StorageError(
-                    f"{self.url}: made by a newer stridewise (schema version {newer}; this one "
-                    f"knows up to {migrations.LATEST}); upgrade stridewise"
-                )
-            for m in migrations.pending(applied, upto):
-                for statement in m.sql("sqlite"):
-                    cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (m.version, m.name, _now_text()),
-                )
+            self._apply_migrations(cur, tables, upto, "this database")
 
 
 def _create_private(path: Path, url: str) -> None:
