@@ -960,7 +960,10 @@ def json_schema() -> dict[str, Any]:
             body.setdefault("properties", {})["kind"] = {"type": "string", "const": kind}
             body["required"] = sorted({*body.get("required", []), "kind"})
             body["additionalProperties"] = False
-    defs = {name: _refs_to_defs(body) for name, body in components.items()}
+    defs = {
+        name: retarget_refs(body, "#/components/schemas/", "#/$defs/")
+        for name, body in components.items()
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://stridewise.invalid/schema/events.json",
@@ -971,18 +974,20 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-def _refs_to_defs(node: Any) -> Any:
+def retarget_refs(node: Any, old: str, new: str) -> Any:
+    """A JSON Schema document with every ``$ref`` prefix ``old`` replaced by ``new`` (OpenAPI
+    components to JSON Schema ``$defs`` and back)."""
     if isinstance(node, dict):
         return {
             k: (
-                v.replace("#/components/schemas/", "#/$defs/")
+                v.replace(old, new)
                 if k == "$ref" and isinstance(v, str)
-                else _refs_to_defs(v)
+                else retarget_refs(v, old, new)
             )
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_refs_to_defs(v) for v in node]
+        return [retarget_refs(v, old, new) for v in node]
     return node
 
 

@@ -34,18 +34,9 @@ def _error(description: str, schema: str = "Error") -> dict[str, Any]:
 
 def _rebase(node: Any) -> Any:
     """``#/$defs/X`` references of the event schema as OpenAPI component references."""
-    if isinstance(node, dict):
-        return {
-            k: (
-                v.replace("#/$defs/", "#/components/schemas/")
-                if k == "$ref" and isinstance(v, str)
-                else _rebase(v)
-            )
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_rebase(v) for v in node]
-    return node
+    from stridewise.engine.events import retarget_refs
+
+    return retarget_refs(node, "#/$defs/", "#/components/schemas/")
 
 
 def _schemas(config: ServiceConfig) -> dict[str, Any]:
