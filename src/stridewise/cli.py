@@ -22,6 +22,7 @@ from stridewise.cli_shell import (
     STYLE,
     ShellGroup,
     console,
+    date_option,
     err_console,
     escape,
     note_incomplete,
@@ -219,20 +220,6 @@ def _check_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> 
             f"{value!r} is not a time zone name like Europe/Berlin or America/Sao_Paulo"
         ) from None
     return value
-
-
-def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    """A date option: YYYY-MM-DD or 'today'; a bad value is an error naming the option."""
-    if value is None:
-        return None
-    if value == "today":
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date like 2026-10-31 (or 'today')", ctx=ctx, param=param
-        ) from None
 
 
 class _SportChoice(click.Choice[str]):
@@ -813,7 +800,7 @@ def _print_card(card: Card) -> None:
 @click.option(
     "--as-of",
     "as_of",
-    callback=_day,
+    callback=date_option,
     metavar="YYYY-MM-DD",
     help="Evaluate as of this date (default: the sample's day, 2026-10-31).",
 )
@@ -860,7 +847,7 @@ def demo(
 @click.option(
     "--as-of",
     "as_of",
-    callback=_day,
+    callback=date_option,
     metavar="YYYY-MM-DD",
     help="Date to evaluate (default: today).",
 )

@@ -23,8 +23,10 @@ from stridewise.cli_shell import (
     STYLE,
     ShellCommand,
     ShellGroup,
+    date_option,
     err_console,
     escape,
+    parse_date,
     plain,
     plugin_host,
     warn,
@@ -354,25 +356,6 @@ def engine_for(
     return Engine(packs)
 
 
-def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    """``--as-of``: a bad date is an error naming the option."""
-    try:
-        return parse_date(value)
-    except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-
-
-def parse_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if value == "today":
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
-
-
 @click.command("explain", cls=ShellCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
@@ -393,7 +376,7 @@ def parse_date(value: str | None) -> dt.date | None:
     "--as-of",
     "as_of",
     default=None,
-    callback=_as_of,
+    callback=date_option,
     help="Date to explain, YYYY-MM-DD (default: today, as report).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
@@ -524,5 +507,3 @@ def _print_explanations(
 
 
 explain = explain_cmd  # the name the main CLI adds: cli.add_command(explain)
-
-__all__ = ["engine_for", "escape", "explain", "parse_date", "plain", "rulesets"]

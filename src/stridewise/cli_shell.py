@@ -20,6 +20,7 @@ Imports stay light: ``stridewise --help`` and ``--version`` import this module.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
@@ -40,17 +41,40 @@ __all__ = [
     "ShellCommand",
     "ShellGroup",
     "console",
+    "date_option",
     "err_console",
     "escape",
     "guarded",
     "line_console",
     "note_incomplete",
+    "parse_date",
     "plain",
     "plugin_host",
     "warn",
     "warn_plugin_errors",
     "wide",
 ]
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    """A date a person typed: YYYY-MM-DD or 'today' (None stays None)."""
+    if value is None:
+        return None
+    if value == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-10-31 (or 'today')") from None
+
+
+def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """The callback of a date option: :func:`parse_date`, with an error naming the option."""
+    try:
+        return parse_date(value)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
 
 #: How a card's indicator is shown.
 STYLE = {
