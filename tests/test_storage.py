@@ -321,7 +321,7 @@ def test_two_processes_posting_the_same_batches_at_once_store_each_event_once(
 ) -> None:
     # 300 runs in 30 overlapping batches of 20 (each run in two batches), in both processes.
     batches = [runs(20, first) for first in range(0, 300, 10)]
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # not fork: see the test below
     barrier, out = ctx.Barrier(2), ctx.Queue()
     procs = [
         ctx.Process(target=_put_batches, args=(url, order, barrier, out))
@@ -616,7 +616,9 @@ def _open_and_close(url: str, barrier: Any) -> None:
 
 @pytest.mark.slow
 def test_two_processes_opening_a_new_database_at_once_migrate_it_once(url: str) -> None:
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a child forked while another thread of this test process held a lock
+    # inherits it held (py312 warns of exactly that) and can wait on it forever
+    ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
     procs = [ctx.Process(target=_open_and_close, args=(url, barrier)) for _ in range(3)]
     for p in procs:
