@@ -27,9 +27,11 @@ def main(argv: list[str]) -> int:
         )
         return 1
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    # tox runs envs side by side: wait for another env's apt-get instead of failing on the lock
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    subprocess.run(["apt-get", *wait, "update", "-qq"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        ["apt-get", *wait, "install", "-y", "-qq", "--no-install-recommends", *packages],
         check=True,
         env=env,
     )
