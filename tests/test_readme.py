@@ -22,6 +22,9 @@ def test_python_api_example_runs(capsys: object) -> None:
 def test_readme_names_the_commands_ci_runs() -> None:
     text = README.read_text()
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
-    command = ".venv-tox/bin/pip install 'tox>=4.14' && .venv-tox/bin/tox run-parallel --parallel-no-spinner"
+    command = (
+        ".venv-tox/bin/pip install 'tox>=4.14' && "
+        ".venv-tox/bin/tox run-parallel --parallel-no-spinner"
+    )
     assert command in text and command in ci
     assert "stridewise demo" in text
