@@ -28,6 +28,7 @@ from stridewise.cli_shell import (
     note_incomplete,
     plain,
     plugin_host,
+    read_journal_option,
     warn,
     warn_plugin_errors,
 )
@@ -859,13 +860,7 @@ def demo(
     help="Extra rule pack file or folder.",
 )
 @_db_option
-@click.option(
-    "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Your journal, read with the stored history when no PATHS are given (default: "
-    "$STRIDEWISE_JOURNAL or the user data folder), as 'stridewise log --journal' writes it.",
-)
+@read_journal_option
 @_read_hint_options
 @_evaluation_options
 def report(

@@ -29,6 +29,7 @@ from stridewise.cli_shell import (
     parse_date,
     plain,
     plugin_host,
+    read_journal_option,
     warn,
     warn_plugin_errors,
     wide,
@@ -365,13 +366,7 @@ def engine_for(
     help="History database when no PATHS are given (default: $STRIDEWISE_DB or the user data "
     "folder).",
 )
-@click.option(
-    "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Your journal, read with the stored history when no PATHS are given (default: "
-    "$STRIDEWISE_JOURNAL or the user data folder), as 'stridewise log --journal' writes it.",
-)
+@read_journal_option
 @click.option(
     "--as-of",
     "as_of",

@@ -27,6 +27,7 @@ import sys
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -50,10 +51,21 @@ __all__ = [
     "parse_date",
     "plain",
     "plugin_host",
+    "read_journal_option",
     "warn",
     "warn_plugin_errors",
     "wide",
 ]
+
+
+#: ``--journal`` for the commands that read input (report, explain): the journal ``log`` writes.
+read_journal_option = click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Your journal, read with the stored history when no PATHS are given (default: "
+    "$STRIDEWISE_JOURNAL or the user data folder), as 'stridewise log --journal' writes it.",
+)
 
 
 def parse_date(value: str | None) -> dt.date | None:
