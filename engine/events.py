@@ -755,13 +755,6 @@ def _to_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value)
 
 
-def _to_datetime(value: Any) -> dt.datetime:
-    out = dt.datetime.fromisoformat(value)
-    if out.tzinfo is None:
-        raise ValueError(value)
-    return out
-
-
 def _to_strings(value: Any) -> tuple[str, ...]:
     out = tuple(value)
     if not isinstance(value, list | tuple) or any(type(v) is not str for v in out):
@@ -810,7 +803,6 @@ def _stored_maker(cls: type[Any]) -> Any:
         "_allowed": frozenset([*names, "kind"]),
         "_to_float": _to_float,
         "_to_date": _to_date,
-        "_to_datetime": _to_datetime,
         "_fromiso": dt.datetime.fromisoformat,
         "_to_strings": _to_strings,
         "_to_prior": _to_prior,
